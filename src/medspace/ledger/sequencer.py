@@ -1,0 +1,83 @@
+"""Group commit: many concurrent appenders, one durable transaction per batch.
+
+An fsync costs the same for one entry as for a thousand, so appenders do not each commit.
+They queue their entry and wait; a single writer thread takes everything queued, appends it in
+one transaction and only then answers each appender with its index. While a batch is being
+written the next one gathers, so batches grow with load and a lone appender waits for one
+commit only.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+
+from medspace.ledger.store import LogStore, Signer
+
+_STOP = object()
+
+
+class SequencerClosed(RuntimeError):
+    """The sequencer no longer takes entries."""
+
+
+class Sequencer:
+    """Appends entries to a ``LogStore`` in group commits, from a writer thread."""
+
+    def __init__(self, store: LogStore, sign: Signer, max_batch: int = 4096) -> None:
+        self.store = store
+        self._sign = sign
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
+        self._thread.start()
+
+    def submit(self, data: bytes) -> Future[int]:
+        """Queue ``data``; the future resolves to its index once it is durable."""
+        if self._closed:
+            raise SequencerClosed("the log is shutting down; the entry was not appended")
+        future: Future[int] = Future()
+        self._queue.put((data, future))
+        return future
+
+    def append(self, data: bytes, timeout: float | None = None) -> int:
+        """Append ``data`` and return its index once it is durable."""
+        return self.submit(data).result(timeout)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[tuple[bytes, Future[int]]] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)  # type: ignore[arg-type]
+                if len(batch) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+
+    def _write(self, batch: list[tuple[bytes, Future[int]]]) -> None:
+        try:
+            first = self.store.append([data for data, _ in batch], self._sign)
+        except Exception as exc:  # every waiting appender must learn why its entry failed
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for offset, (_, future) in enumerate(batch):
+            future.set_result(first + offset)
