@@ -25,7 +25,7 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 Range = tuple[int, int]
 Subtree = tuple[int, int]
-"""A perfect, aligned subtree: (level, index) covers leaves [index << level, (index + 1) << level)."""
+"""A perfect, aligned subtree (level, index): leaves [index << level, (index + 1) << level)."""
 
 
 class ProofError(ValueError):

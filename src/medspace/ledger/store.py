@@ -253,12 +253,16 @@ class LogStore:
             return None
         return StoredCheckpoint(row.size, row.note, row.cosigned)
 
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        """Every checkpoint the log signed, oldest first."""
+    def checkpoints(self, after: int = 0, limit: int | None = None) -> list[StoredCheckpoint]:
+        """The checkpoints the log signed for sizes above ``after``, oldest first."""
+        query = (
+            sa.select(checkpoints_table)
+            .where(checkpoints_table.c.size > after)
+            .order_by(checkpoints_table.c.size)
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(checkpoints_table).order_by(checkpoints_table.c.size)
-            ).all()
+            rows = conn.execute(query).all()
         return [StoredCheckpoint(r.size, r.note, r.cosigned) for r in rows]
 
     def record_cosigned(self, size: int, note: str) -> None:

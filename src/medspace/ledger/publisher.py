@@ -1,0 +1,157 @@
+"""Gets the log's newest checkpoint cosigned by its witnesses, until the quorum holds.
+
+The publisher sends each witness the newest checkpoint with a consistency proof from the one
+that witness last cosigned (tlog-witness ``add-checkpoint``), all witnesses at once. It keeps
+only cosignatures that verify under the witness keys it trusts, and stores the cosigned
+checkpoint only when they satisfy the quorum policy: a checkpoint counts only with a quorum
+(DESIGN §3.4). Witnesses that are down or refuse are reported, never waited on past the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+
+from medspace.ledger.cosignature import CosignatureError, CosignerVerifier, verify_cosignature
+from medspace.ledger.note import NoteError, parse_note, parse_signature
+from medspace.ledger.quorum import Policy
+from medspace.ledger.store import LogStore, StoredCheckpoint
+from medspace.ledger.witness import format_add_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    """Where a witness listens, and the key its cosignatures must verify under."""
+
+    url: str
+    key: CosignerVerifier
+
+    @property
+    def name(self) -> str:
+        """The witness's name, as in the quorum policy."""
+        return self.key.name
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one publishing round achieved."""
+
+    size: int
+    cosigned_by: tuple[str, ...]
+    failures: dict[str, str]
+    witnessed: bool
+
+
+class Publisher:
+    """Collects witness cosignatures on the log's checkpoints."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        witnesses: list[WitnessEndpoint],
+        policy: Policy,
+        client: httpx.AsyncClient,
+    ) -> None:
+        self.store = store
+        self.witnesses = witnesses
+        self.policy = policy
+        self.client = client
+        self._held: dict[str, int] = {}
+
+    async def publish(self) -> Outcome | None:
+        """Try once to get the newest checkpoint witnessed; None if it already is."""
+        latest = await run_in_threadpool(self.store.checkpoint)
+        if latest.cosigned is not None:
+            return None
+        text = parse_note(latest.note).text
+        answers = await asyncio.gather(
+            *(self._ask(w, latest, text) for w in self.witnesses), return_exceptions=True
+        )
+        lines: list[str] = []
+        cosigned_by: list[str] = []
+        failures: dict[str, str] = {}
+        for witness, answer in zip(self.witnesses, answers, strict=True):
+            if isinstance(answer, BaseException):
+                failures[witness.name] = str(answer) or type(answer).__name__
+            else:
+                lines.append(answer)
+                cosigned_by.append(witness.name)
+        witnessed = self.policy.satisfied(set(cosigned_by))
+        if witnessed:
+            await run_in_threadpool(
+                self.store.record_cosigned, latest.size, latest.note + "".join(lines)
+            )
+        else:
+            log.warning(
+                "checkpoint %d not witnessed: %s (%s)",
+                latest.size,
+                self.policy.explain(set(cosigned_by)),
+                "; ".join(f"{k}: {v}" for k, v in failures.items()),
+            )
+        return Outcome(latest.size, tuple(cosigned_by), failures, witnessed)
+
+    async def run(self, stop: asyncio.Event, interval: float = 0.05) -> None:
+        """Publish every new checkpoint until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                outcome = await self.publish()
+            except Exception:  # a round that fails is retried; the loop must not die
+                log.exception("publishing the checkpoint failed")
+                outcome = None
+            if outcome is None or not outcome.witnessed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
+
+    async def _ask(self, witness: WitnessEndpoint, latest: StoredCheckpoint, text: str) -> str:
+        """One witness's cosignature line on ``latest``, or an exception saying why not."""
+        old = self._held.get(witness.name, 0)
+        for _ in range(2):
+            if old > latest.size:
+                raise RuntimeError(f"witness holds size {old}, beyond the log's {latest.size}")
+            proof = (
+                await run_in_threadpool(self.store.consistency_proof, old, latest.size)
+                if 0 < old < latest.size
+                else []
+            )
+            response = await self.client.post(
+                witness.url.rstrip("/") + "/add-checkpoint",
+                content=format_add_checkpoint(old, proof, latest.note),
+            )
+            if response.status_code == 409 and response.headers.get(
+                "content-type", ""
+            ).startswith("text/x.tlog.size"):
+                held = int(response.text.strip())
+                if held == old:
+                    raise RuntimeError(f"refused (409): fork at size {held}")
+                old = held
+                continue
+            if response.status_code != 200:
+                raise RuntimeError(f"refused ({response.status_code}): {response.text.strip()}")
+            line = _own_cosignature(response.text, text, witness.key)
+            self._held[witness.name] = latest.size
+            return line
+        raise RuntimeError("witness state kept changing; try again")
+
+
+def _own_cosignature(body: str, text: str, key: CosignerVerifier) -> str:
+    """The line of ``body`` that is ``key``'s valid cosignature of ``text``."""
+    for raw in body.splitlines(keepends=True):
+        try:
+            signature = parse_signature(raw)
+        except NoteError:
+            continue
+        if (signature.name, signature.key_id) != (key.name, key.key_id):
+            continue
+        try:
+            verify_cosignature(text, signature, key)
+        except CosignatureError as exc:
+            raise RuntimeError(f"bad cosignature: {exc}") from None
+        return raw
+    raise RuntimeError("the answer holds no cosignature by the expected key")
