@@ -225,7 +225,7 @@ def test_schema_violations_are_refused(changes: dict[str, object], message: str)
 
 def test_missing_required_field_is_refused() -> None:
     document = {k: v for k, v in FIELDS.items() if k != "decision"}
-    with pytest.raises(EventError, match="missing field.*'decision'"):
+    with pytest.raises(EventError, match=r"missing field.*'decision'"):
         parse_event(canonical(document))
 
 
