@@ -60,3 +60,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _PG_SKIPS:
         terminalreporter.section("PostgreSQL NOT TESTED", sep="!", red=True, bold=True)
         terminalreporter.write_line(f"{len(_PG_SKIPS)} PostgreSQL tests skipped: {_PG_SKIPS[0]}")
+
+
+from tests.consortium import consortium  # noqa: E402, F401  (a fixture shared by test packages)

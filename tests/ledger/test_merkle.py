@@ -48,6 +48,9 @@ CONSISTENCY_VECTORS = [
 
 PROPERTY = settings(max_examples=200, deadline=None)
 
+# A verifier that loops forever on hostile input should fail here, not stall the suite.
+pytestmark = pytest.mark.timeout(60)
+
 
 # --------------------------------------------------------------------------------------
 # An independent, literal transcription of RFC 9162 §2.1.1-§2.1.4 (MTH, PATH, PROOF),
@@ -524,11 +527,31 @@ def test_inclusion_with_index_not_below_size_is_rejected(index: int, size: int) 
         merkle.verify_inclusion(index, size, SOME_HASH, [], ROOT_HASHES[8])
 
 
-def test_inclusion_with_negative_index_is_rejected() -> None:
-    index, size, proof = INCLUSION_VECTORS[2]
-    leaf = _ref_leaf(LEAF_INPUTS[index])
+# Each negative index below agrees in its low bits with the real index of the proof, so a
+# verifier that only checked ``index < size`` would walk the same left/right path and accept.
+@pytest.mark.parametrize(("index", "real_index"), [(-1, 7), (-8, 0), (-3, 5)], ids=lambda v: str(v))
+def test_inclusion_with_negative_index_is_rejected(index: int, real_index: int) -> None:
+    proof = merkle.inclusion_proof(real_index, LEAF_INPUTS)
+    leaf = _ref_leaf(LEAF_INPUTS[real_index])
+    merkle.verify_inclusion(real_index, 8, leaf, proof, ROOT_HASHES[8])
     with pytest.raises(ProofError):
-        merkle.verify_inclusion(-1, size, leaf, proof, ROOT_HASHES[size])
+        merkle.verify_inclusion(index, 8, leaf, proof, ROOT_HASHES[8])
+
+
+# Moving bytes between the leaf hash and its neighbouring proof hash keeps the hashed
+# concatenation, and so the computed root, unchanged: only the 32-byte rule rejects it.
+@pytest.mark.parametrize("shift", [1, 16, 31], ids=lambda n: f"{n}-bytes")
+def test_inclusion_with_bytes_moved_from_proof_into_leaf_hash_is_rejected(shift: int) -> None:
+    leaf0, leaf1 = NODE_HASHES[0][0], NODE_HASHES[0][1]
+    with pytest.raises(ProofError):
+        merkle.verify_inclusion(0, 2, leaf0 + leaf1[:shift], [leaf1[shift:]], ROOT_HASHES[2])
+
+
+@pytest.mark.parametrize("shift", [1, 16, 31], ids=lambda n: f"{n}-bytes")
+def test_inclusion_with_bytes_moved_from_leaf_hash_into_proof_is_rejected(shift: int) -> None:
+    leaf0, leaf1 = NODE_HASHES[0][0], NODE_HASHES[0][1]
+    with pytest.raises(ProofError):
+        merkle.verify_inclusion(1, 2, leaf1[shift:], [leaf0 + leaf1[:shift]], ROOT_HASHES[2])
 
 
 @pytest.mark.parametrize("size2", [0, 1, 5, 8], ids=lambda n: f"size2_{n}")

@@ -15,8 +15,7 @@ from medspace.ledger.export import BundleSource, export_log
 from medspace.ledger.note import Signer
 from medspace.ledger.receipt import ReceiptError, build_receipt, verify_receipt
 from medspace.ledger.verify import SourceError, VerifierState, verify_log
-
-from .conftest import ORIGIN, Consortium
+from tests.consortium import ORIGIN, Consortium
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from medspace.ledger.checkpoint import Checkpoint, sign_checkpoint
 from medspace.ledger.note import Signer
 from medspace.ledger.trust import TrustError
 from medspace.ledger.witness import WitnessRefusal, format_add_checkpoint
-
-from .conftest import HOSPITALS, ORIGIN, Consortium
+from tests.consortium import HOSPITALS, ORIGIN, Consortium
 
 
 def test_checkpoint_counts_once_the_regulator_and_two_thirds_of_hospitals_cosign(

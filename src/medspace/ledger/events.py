@@ -257,7 +257,7 @@ def _require_format(field: str, value: str, pattern: re.Pattern[str], shape: str
 def _coerce(field: str, value: object, kind: type[_E]) -> _E:
     if isinstance(value, kind):
         return value
-    text = _require_str(field, value)
+    text = value.value if isinstance(value, StrEnum) else _require_str(field, value)
     try:
         return kind(text)
     except ValueError:
@@ -277,14 +277,13 @@ def format_time(moment: datetime) -> str:
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise EventError("event time must be timezone-aware")
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_id() -> str:
     """32 random lowercase hex characters.
 
-    Redrawn in the rare case (about one in a thousand) that its digits happen to look like a
+    Redrawn in the rare case (about one in seven hundred) that its digits happen to look like a
     phone or ID number, so the id can also be embedded in identifier fields such as
     ``subject="task:<id>"`` without tripping the personal-data screen.
     """

@@ -57,7 +57,7 @@ def _read(path: Path, alg: int) -> tuple[str, bytes, str]:
         raise KeyFileError(f"{path} is readable by others; run: chmod 600 {path}")
     if not text.startswith(_PREFIX):
         raise KeyFileError(f"{path} is not a private key file")
-    parts = text[len(_PREFIX):].split("+")
+    parts = text[len(_PREFIX):].split("+", 2)
     if len(parts) != 3:
         raise KeyFileError(f"{path} is not a private key file")
     name, hex_id, blob = parts

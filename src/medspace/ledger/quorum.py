@@ -184,13 +184,8 @@ class Policy:
             if entry.name in names:
                 raise PolicyError(f"name {entry.name!r} is defined twice", entry.name)
             names.add(entry.name)
-        seen: set[str] = set()
-        for witness in self.witnesses:
-            if witness.key in seen:
-                raise PolicyError(
-                    f"witness {witness.name!r} reuses another witness's key", witness.name
-                )
-            seen.add(witness.key)
+        # Witness keys need no such check: a witness is named by its key, so a repeated key is a
+        # repeated name.
         log_keys = [log.key for log in self.logs]
         if len(set(log_keys)) != len(log_keys):
             raise PolicyError("a log key is listed twice")
@@ -344,6 +339,9 @@ def consortium_policy(
     hospital_witnesses = tuple(Witness(_check_vkey(key, "hospital"), key) for key in hospitals)
     if not hospital_witnesses:
         raise PolicyError("a consortium needs at least one hospital witness")
+    for witness in (regulator_witness, *hospital_witnesses):
+        if witness.name in (HOSPITALS_GROUP, CONSORTIUM_GROUP):
+            raise PolicyError(f"witness name {witness.name!r} clashes with a consortium group name")
     return Policy(
         witnesses=(regulator_witness, *hospital_witnesses),
         groups=(

@@ -100,6 +100,16 @@ class LogStore:
             elif row.origin != origin:
                 raise StoreError(f"this database holds the log {row.origin!r}, not {origin!r}")
 
+    @classmethod
+    def open(cls, engine: Engine) -> LogStore:
+        """The log already in ``engine``'s database, whatever its origin."""
+        metadata.create_all(engine)
+        with engine.connect() as conn:
+            origin = conn.execute(sa.select(head_table.c.origin)).scalar()
+        if origin is None:
+            raise StoreError("this database holds no log")
+        return cls(engine, origin)
+
     def head(self) -> tuple[int, bytes]:
         """The committed size and root."""
         with self.engine.connect() as conn:

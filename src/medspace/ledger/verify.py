@@ -255,9 +255,9 @@ def _compare(
 ) -> bool:
     for claim in by_size.get(size, ()):
         if claim.root != root:
-            where = (f"entry {last_good}" if size - last_good == 1
-                     else f"entries {last_good}..{size - 1}")
-            report.fail(last_good, f"{where} do not hash to the {claim.source} checkpoint of "
+            where = (f"entry {last_good} does" if size - last_good == 1
+                     else f"entries {last_good}..{size - 1} do")
+            report.fail(last_good, f"{where} not hash to the {claim.source} checkpoint of "
                                    f"size {size}: the first bad entry is at index {last_good}"
                                    + ("" if size - last_good == 1 else " or after"))
             return False

@@ -133,6 +133,19 @@ def format_add_checkpoint(old_size: int, proof: Iterable[bytes], note: str) -> b
     return ("\n".join(lines) + "\n\n" + note).encode("utf-8")
 
 
+def held_checkpoint(engine: Engine, origin: str) -> WitnessedState | None:
+    """The newest checkpoint of ``origin`` recorded in a witness's database, if any.
+
+    A regulator reads this straight from its own witness's database to verify the log.
+    """
+    metadata.create_all(engine)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(state_table).where(state_table.c.origin == origin)).first()
+    if row is None:
+        return None
+    return WitnessedState(row.origin, row.size, bytes(row.root), row.note)
+
+
 class Witness:
     """Cosigns checkpoints of the logs it follows, never two that disagree."""
 
@@ -149,13 +162,7 @@ class Witness:
 
     def state(self, origin: str) -> WitnessedState | None:
         """The newest checkpoint this witness cosigned for ``origin``."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(state_table).where(state_table.c.origin == origin)
-            ).first()
-        if row is None:
-            return None
-        return WitnessedState(row.origin, row.size, bytes(row.root), row.note)
+        return held_checkpoint(self.engine, origin)
 
     def evidence(self, origin: str | None = None) -> list[Evidence]:
         """Signed checkpoints this witness refused, oldest first."""

@@ -5,7 +5,7 @@ The regulator runs this as ``medspace witness``; every hospital node mounts the 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -47,3 +47,10 @@ def witness_router(witness: Witness) -> APIRouter:
 
     return router
 
+
+
+def witness_app(witness: Witness) -> FastAPI:
+    """A stand-alone witness service, as ``medspace witness`` runs it."""
+    app = FastAPI(title=f"medspace witness {witness.name}", version="1")
+    app.include_router(witness_router(witness))
+    return app

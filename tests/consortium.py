@@ -1,4 +1,4 @@
-"""A small consortium for ledger tests: a log, a regulator and five hospital witnesses.
+"""A small consortium for ledger and CLI tests: a log, a regulator and five hospital witnesses.
 
 Witnesses are the real FastAPI apps, reached through httpx's ASGI transport, so the publisher
 speaks the real tlog-witness protocol to them without opening ports.

@@ -1,0 +1,5 @@
+"""``python -m medspace`` is the ``medspace`` command."""
+
+from medspace.cli import app
+
+app(prog_name="medspace")
