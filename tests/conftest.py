@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from medspace.sqldb import create_engine, sqlite_url
+from tests.consortium import consortium  # noqa: F401  (a fixture the test packages share)
 
 _PG_SKIPS: list[str] = []
 
@@ -61,5 +62,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("PostgreSQL NOT TESTED", sep="!", red=True, bold=True)
         terminalreporter.write_line(f"{len(_PG_SKIPS)} PostgreSQL tests skipped: {_PG_SKIPS[0]}")
 
-
-from tests.consortium import consortium  # noqa: E402, F401  (a fixture shared by test packages)

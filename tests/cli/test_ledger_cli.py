@@ -107,3 +107,19 @@ def test_verify_receipt_prints_the_event_or_fails(
     result = runner.invoke(app, ["ledger", "verify-receipt", str(path),
                                  "--policy", str(policy_file)])
     assert result.exit_code == 1 and "FAILED" in result.output
+
+
+def test_verify_prints_a_fork_with_both_checkpoints(
+    consortium: Consortium, policy_file: Path, tmp_path: Path
+) -> None:
+    from medspace.ledger.checkpoint import Checkpoint, sign_checkpoint
+
+    consortium.record(3)
+    forked = tmp_path / "forked.note"
+    forked.write_text(sign_checkpoint(Checkpoint(consortium.store.origin, 3, bytes(32)),
+                                      consortium.signer))
+    result = runner.invoke(app, ["ledger", "verify", str(consortium.store.engine.url),
+                                 "--policy", str(policy_file), "--trusted", str(forked)])
+    assert result.exit_code == 1
+    assert "FORK at size 3" in result.output
+    assert forked.read_text() in result.output

@@ -175,8 +175,9 @@ def verify(
     _print_report(report)
     for fork in report.forks:
         err.print(f"[bold red]FORK at size {fork.size}[/]: the log signed two different trees.")
-        err.print("first checkpoint:\n" + fork.note, highlight=False)
-        err.print("second checkpoint:\n" + fork.other, highlight=False)
+        for label, note in (("first", fork.note), ("second", fork.other)):
+            err.print(f"{label} checkpoint:\n{note}", soft_wrap=True, highlight=False,
+                      markup=False)
     if report.failure is not None:
         err.print(f"[bold red]FAILED[/] at index {report.failure.index}: "
                   f"{report.failure.reason}", highlight=False)
