@@ -79,6 +79,15 @@ def _keys(workdir: Path) -> Keys:
     return Keys(load_signer(log_path), witnesses, paths)
 
 
+def _pseudonym_key(path: Path) -> bytes:
+    """The key that turns patient numbers into pseudonyms; made once, never leaves the disk."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+    return path.read_bytes()
+
+
 def _witness_db(workdir: Path, name: str) -> Path:
     if name == REGULATOR:
         return workdir / "witness" / "witness.db"
@@ -256,8 +265,7 @@ def run_demo(workdir: Path, serve: bool = False, console: Console | None = None)
             endpoints = [WitnessEndpoint(url, parse_cosigner_vkey(keys.witnesses[n].vkey))
                          for n, url in urls.items()]
             with _PublisherThread((store, endpoints, policy)):
-                pseudonym_key = (workdir / "keys" / "log.key").read_bytes()
-                trail = _study_trail(pseudonym_key)
+                trail = _study_trail(_pseudonym_key(workdir / "keys" / "pseudonym.key"))
                 indexes = [log.record(event) for event in trail]
                 waited = _wait_witnessed(store, indexes[-1] + 1)
                 console.print(f"✓ {len(trail)} audit events recorded (log size "

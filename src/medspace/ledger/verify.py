@@ -87,9 +87,12 @@ class VerifierState:
     @classmethod
     def from_json(cls, text: str) -> VerifierState:
         """Read a state file; raises ValueError if it is malformed."""
-        document = json.loads(text)
-        frontier = tuple(decode_base64(h) for h in document["frontier"])
-        state = cls(str(document["origin"]), int(document["size"]), frontier)
+        try:
+            document = json.loads(text)
+            frontier = tuple(decode_base64(h) for h in document["frontier"])
+            state = cls(str(document["origin"]), int(document["size"]), frontier)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"verifier state is malformed: {exc}") from None
         if len(frontier) != len(merkle.perfect_subtrees(0, state.size)):
             raise ValueError("verifier state: frontier does not fit its size")
         return state
