@@ -37,7 +37,7 @@ from medspace.ledger.client import HttpLogSource
 from medspace.ledger.cosignature import Cosigner, parse_cosigner_vkey
 from medspace.ledger.events import AuditEvent, new_event, sha256_digest
 from medspace.ledger.export import BundleSource, export_log
-from medspace.ledger.keys import load_cosigner, load_signer, write_key
+from medspace.ledger.keys import load_key, write_key
 from medspace.ledger.log import TransparencyLog
 from medspace.ledger.logapi import log_router
 from medspace.ledger.note import Signer
@@ -74,9 +74,9 @@ def _keys(workdir: Path) -> Keys:
         path = key_dir / f"{name}.key"
         if not path.exists():
             write_key(path, Cosigner.generate(name))
-        witnesses[name] = load_cosigner(path)
+        witnesses[name] = load_key(path, Cosigner)
         paths[name] = path
-    return Keys(load_signer(log_path), witnesses, paths)
+    return Keys(load_key(log_path, Signer), witnesses, paths)
 
 
 def _pseudonym_key(path: Path) -> bytes:

@@ -20,7 +20,7 @@ from medspace.ledger.client import HttpLogSource, fetch_witness_checkpoint
 from medspace.ledger.cosignature import Cosigner
 from medspace.ledger.events import EventError, parse_event
 from medspace.ledger.export import BundleSource, export_log
-from medspace.ledger.keys import KeyFileError, load_cosigner, write_key
+from medspace.ledger.keys import KeyFileError, load_key, write_key
 from medspace.ledger.note import NoteError, Signer, parse_vkey
 from medspace.ledger.quorum import Log, Policy, PolicyError, consortium_policy
 from medspace.ledger.receipt import ReceiptError, verify_receipt
@@ -260,7 +260,7 @@ def serve_witness(
     from medspace.ledger.witnessapi import witness_app
 
     try:
-        cosigner = load_cosigner(key)
+        cosigner = load_key(key, Cosigner)
         logs = [parse_vkey(v) for v in log]
     except (KeyFileError, NoteError) as exc:
         raise _fail(str(exc)) from None

@@ -17,16 +17,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from medspace.ledger.checkpoint import parse_checkpoint
 from medspace.ledger.note import (
     ALG_COSIGNATURE_V1,
+    Ed25519Key,
     NoteError,
     Signature,
     SignedNote,
-    check_key_name,
     decode_vkey,
     encode_vkey,
     key_id,
@@ -108,49 +107,17 @@ def parse_cosigner_vkey(vkey: str) -> CosignerVerifier:
     return CosignerVerifier(name, public_key)
 
 
-class Cosigner:
-    """A witness's Ed25519 signing key and the name it cosigns under."""
+class Cosigner(Ed25519Key):
+    """A witness's Ed25519 cosigning key (signature type 0x04) and the name it cosigns under."""
 
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        check_key_name(name)
-        self.name = name
-        self._key = private_key
-        self.public_key = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        self.key_id = key_id(name, ALG_COSIGNATURE_V1, self.public_key)
-
-    @classmethod
-    def generate(cls, name: str) -> Cosigner:
-        """Return a cosigner with a fresh random key."""
-        return cls(name, Ed25519PrivateKey.generate())
-
-    @classmethod
-    def from_private_bytes(cls, name: str, raw: bytes) -> Cosigner:
-        """Return the cosigner for a 32-byte Ed25519 seed."""
-        if len(raw) != _ED25519_KEY_SIZE:
-            raise NoteError(f"Ed25519 private key is {len(raw)} bytes, want 32")
-        return cls(name, Ed25519PrivateKey.from_private_bytes(raw))
-
-    def private_bytes(self) -> bytes:
-        """Return the 32-byte seed, for storing the key."""
-        return self._key.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-
-    @property
-    def vkey(self) -> str:
-        """The public half as a vkey string (signature type 0x04)."""
-        return format_cosigner_vkey(self.name, self.public_key)
+    ALG = ALG_COSIGNATURE_V1
 
     def verifier(self) -> CosignerVerifier:
         """Return the verifier for this witness key."""
         return CosignerVerifier(self.name, self.public_key)
 
-    def __repr__(self) -> str:
-        return f"Cosigner({self.name!r}, key_id={self.key_id.hex()})"
+    def _sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
 
 
 def cosign(checkpoint_text: str, cosigner: Cosigner, timestamp: int | None = None) -> Signature:

@@ -11,33 +11,22 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import TypeVar
 
-from medspace.ledger.cosignature import Cosigner
-from medspace.ledger.note import (
-    ALG_COSIGNATURE_V1,
-    ALG_ED25519,
-    NoteError,
-    Signer,
-    decode_base64,
-    key_id,
-)
+from medspace.ledger.note import ALG_ED25519, Ed25519Key, NoteError, decode_base64
 
 _PREFIX = "PRIVATE+KEY+"
+K = TypeVar("K", bound=Ed25519Key)
 
 
 class KeyFileError(ValueError):
     """A key file is missing, unreadable, too open, or not a key of the expected kind."""
 
 
-def _encode(name: str, alg: int, seed: bytes, public_key: bytes) -> str:
-    blob = base64.b64encode(bytes([alg]) + seed).decode("ascii")
-    return f"{_PREFIX}{name}+{key_id(name, alg, public_key).hex()}+{blob}\n"
-
-
-def write_key(path: Path, key: Signer | Cosigner) -> None:
+def write_key(path: Path, key: Ed25519Key) -> None:
     """Write ``key`` to a new file readable by its owner only; refuse to overwrite one."""
-    alg = ALG_ED25519 if isinstance(key, Signer) else ALG_COSIGNATURE_V1
-    text = _encode(key.name, alg, key.private_bytes(), key.public_key)
+    blob = base64.b64encode(bytes([key.ALG]) + key.private_bytes()).decode("ascii")
+    text = f"{_PREFIX}{key.name}+{key.key_id.hex()}+{blob}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -47,7 +36,8 @@ def write_key(path: Path, key: Signer | Cosigner) -> None:
         f.write(text)
 
 
-def _read(path: Path, alg: int) -> tuple[str, bytes, str]:
+def load_key(path: Path, kind: type[K]) -> K:
+    """The key of ``kind`` (``Signer`` for a log, ``Cosigner`` for a witness) in ``path``."""
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="ascii").strip()
@@ -55,41 +45,21 @@ def _read(path: Path, alg: int) -> tuple[str, bytes, str]:
         raise KeyFileError(f"cannot read the key file {path}: {exc}") from None
     if mode & 0o077:
         raise KeyFileError(f"{path} is readable by others; run: chmod 600 {path}")
-    if not text.startswith(_PREFIX):
-        raise KeyFileError(f"{path} is not a private key file")
-    parts = text[len(_PREFIX):].split("+", 2)
-    if len(parts) != 3:
+    parts = text.removeprefix(_PREFIX).split("+", 2)
+    if not text.startswith(_PREFIX) or len(parts) != 3:
         raise KeyFileError(f"{path} is not a private key file")
     name, hex_id, blob = parts
     try:
         raw = decode_base64(blob)
     except ValueError:
         raise KeyFileError(f"{path}: the key is not valid base64") from None
-    if len(raw) != 33 or raw[0] != alg:
-        kind = "log (0x01)" if alg == ALG_ED25519 else "witness (0x04)"
-        raise KeyFileError(f"{path} does not hold a {kind} Ed25519 key")
-    return name, raw[1:], hex_id
-
-
-def load_signer(path: Path) -> Signer:
-    """The log signing key in ``path``."""
-    name, seed, hex_id = _read(path, ALG_ED25519)
+    if len(raw) != 33 or raw[0] != kind.ALG:
+        wanted = "log (0x01)" if kind.ALG == ALG_ED25519 else "witness (0x04)"
+        raise KeyFileError(f"{path} does not hold a {wanted} Ed25519 key")
     try:
-        signer = Signer.from_private_bytes(name, seed)
+        key = kind.from_private_bytes(name, raw[1:])
     except NoteError as exc:
         raise KeyFileError(f"{path}: {exc}") from None
-    if signer.key_id.hex() != hex_id:
+    if key.key_id.hex() != hex_id:
         raise KeyFileError(f"{path}: the key id does not match the key")
-    return signer
-
-
-def load_cosigner(path: Path) -> Cosigner:
-    """The witness cosigning key in ``path``."""
-    name, seed, hex_id = _read(path, ALG_COSIGNATURE_V1)
-    try:
-        cosigner = Cosigner.from_private_bytes(name, seed)
-    except NoteError as exc:
-        raise KeyFileError(f"{path}: {exc}") from None
-    if cosigner.key_id.hex() != hex_id:
-        raise KeyFileError(f"{path}: the key id does not match the key")
-    return cosigner
+    return key

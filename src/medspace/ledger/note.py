@@ -15,7 +15,7 @@ import base64
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -240,8 +240,14 @@ def parse_vkey(vkey: str) -> Verifier:
     return Verifier(name, public_key)
 
 
-class Signer:
-    """An Ed25519 note signing key and the name it signs under."""
+class Ed25519Key:
+    """An Ed25519 private key and the name it signs under.
+
+    ``ALG`` is the signature type its key id and vkey carry: a note key (0x01) and a witness's
+    cosignature key (0x04) are the same kind of key put to different, never interchangeable uses.
+    """
+
+    ALG: ClassVar[int]
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         check_key_name(name)
@@ -250,16 +256,16 @@ class Signer:
         self.public_key = private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
-        self.key_id = key_id(name, ALG_ED25519, self.public_key)
+        self.key_id = key_id(name, self.ALG, self.public_key)
 
     @classmethod
-    def generate(cls, name: str) -> Signer:
-        """Return a signer with a fresh random key."""
+    def generate(cls, name: str) -> Self:
+        """Return a key with fresh randomness."""
         return cls(name, Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_private_bytes(cls, name: str, raw: bytes) -> Signer:
-        """Return the signer for a 32-byte Ed25519 seed (RFC 8032 private key)."""
+    def from_private_bytes(cls, name: str, raw: bytes) -> Self:
+        """Return the key for a 32-byte Ed25519 seed (RFC 8032 private key)."""
         if len(raw) != _ED25519_KEY_SIZE:
             raise NoteError(f"Ed25519 private key is {len(raw)} bytes, want 32")
         return cls(name, Ed25519PrivateKey.from_private_bytes(raw))
@@ -275,7 +281,16 @@ class Signer:
     @property
     def vkey(self) -> str:
         """The public half as a vkey string, to hand to verifiers."""
-        return format_vkey(self.name, self.public_key)
+        return encode_vkey(self.name, self.ALG, self.public_key)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, key_id={self.key_id.hex()})"
+
+
+class Signer(Ed25519Key):
+    """An Ed25519 note signing key (signature type 0x01)."""
+
+    ALG = ALG_ED25519
 
     def verifier(self) -> Verifier:
         """Return the verifier for this key."""
@@ -284,9 +299,6 @@ class Signer:
     def sign(self, text: str) -> Signature:
         """Sign a note text (non-empty, newline-terminated, no control characters)."""
         return Signature(self.name, self.key_id, self._key.sign(_check_text(text)))
-
-    def __repr__(self) -> str:
-        return f"Signer({self.name!r}, key_id={self.key_id.hex()})"
 
 
 @dataclass

@@ -13,7 +13,7 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from medspace.ledger.store import LogStore, Signer
+from medspace.ledger.store import CheckpointSigner, LogStore
 
 _STOP = object()
 
@@ -25,7 +25,7 @@ class SequencerClosed(RuntimeError):
 class Sequencer:
     """Appends entries to a ``LogStore`` in group commits, from a writer thread."""
 
-    def __init__(self, store: LogStore, sign: Signer, max_batch: int = 4096) -> None:
+    def __init__(self, store: LogStore, sign: CheckpointSigner, max_batch: int = 4096) -> None:
         self.store = store
         self._sign = sign
         self._max_batch = max_batch

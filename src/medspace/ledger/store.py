@@ -26,7 +26,7 @@ from medspace.ledger.merkle import Subtree
 MAX_ENTRY_BYTES = 64 * 1024
 _LEVEL_BITS = 6
 
-Signer = Callable[[int, bytes], str]
+CheckpointSigner = Callable[[int, bytes], str]
 """Signs the checkpoint of a tree: (size, root) → signed note text."""
 
 _PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -122,7 +122,7 @@ class LogStore:
         """How many entries are committed."""
         return self.head()[0]
 
-    def append(self, entries: Sequence[bytes], sign: Signer) -> int:
+    def append(self, entries: Sequence[bytes], sign: CheckpointSigner) -> int:
         """Append ``entries`` in one durable transaction; return the index of the first.
 
         The checkpoint of the new tree is signed with ``sign`` and committed with it.
