@@ -162,3 +162,25 @@ def test_trust_refuses_a_checkpoint_with_forged_cosignatures(consortium: Consort
     )
     with pytest.raises(TrustError, match="quorum"):
         consortium.trust.check_witnessed(forged)
+
+
+def test_witness_http_answers_oversized_requests_with_413_and_stale_size_with_409(
+    consortium: Consortium,
+) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from medspace.ledger.witnessapi import witness_router
+
+    app = FastAPI()
+    app.include_router(witness_router(consortium.witnesses[0]))
+    client = TestClient(app)
+    assert client.post("/add-checkpoint", content=b"x" * (2 << 20)).status_code == 413
+    consortium.record(3)
+    consortium.publish()
+    stale = client.post("/add-checkpoint",
+                        content=_request(consortium, 1, [], consortium.store.checkpoint().note))
+    assert stale.status_code == 409
+    assert stale.headers["content-type"].startswith("text/x.tlog.size")
+    assert stale.text == "3\n"
+    assert client.get("/witness/v1/checkpoint", params={"origin": "nope"}).status_code == 404

@@ -19,9 +19,11 @@ def witness_router(witness: Witness) -> APIRouter:
     @router.post("/add-checkpoint", response_class=PlainTextResponse)
     async def add_checkpoint(request: Request) -> Response:
         """Cosign a checkpoint given a consistency proof from the one the witness holds."""
-        body = await request.body()
-        if len(body) > MAX_REQUEST_BYTES:
-            return PlainTextResponse("request too large\n", status_code=413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_REQUEST_BYTES:
+                return PlainTextResponse("request too large\n", status_code=413)
         try:
             lines = await run_in_threadpool(witness.add_checkpoint, body)
         except WitnessRefusal as refusal:
