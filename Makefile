@@ -23,14 +23,14 @@ demo: $(VENV)/.installed
 	$(BIN)/medspace demo
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache
