@@ -136,8 +136,10 @@ def _wait_until_up(url: str, name: str, timeout: float = 30.0) -> None:
 class _PublisherThread:
     """Runs the publisher's loop on its own event loop, beside the synchronous demo."""
 
-    def __init__(self, publisher_args: tuple) -> None:
-        self._args = publisher_args
+    def __init__(
+        self, store: LogStore, endpoints: list[WitnessEndpoint], policy: Policy
+    ) -> None:
+        self._args = (store, endpoints, policy)
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
@@ -225,7 +227,8 @@ def _tampered_copy(export: Path, target: Path) -> int:
         event = json.loads(base64.b64decode(record["data"]))
         if event["action"] == "study.approved":
             chosen = (number, entry_index, record, event)
-    assert chosen is not None
+    if chosen is None:
+        raise RuntimeError("the export holds no study approval to tamper with")
     number, index, record, event = chosen
     event["decision"] = "deny" if event["decision"] == "permit" else "permit"
     record["data"] = base64.b64encode(
@@ -264,7 +267,7 @@ def run_demo(workdir: Path, serve: bool = False, console: Console | None = None)
                           f"audit log at {server.url}/log/v1")
             endpoints = [WitnessEndpoint(url, parse_cosigner_vkey(keys.witnesses[n].vkey))
                          for n, url in urls.items()]
-            with _PublisherThread((store, endpoints, policy)):
+            with _PublisherThread(store, endpoints, policy):
                 trail = _study_trail(_pseudonym_key(workdir / "keys" / "pseudonym.key"))
                 indexes = [log.record(event) for event in trail]
                 waited = _wait_witnessed(store, indexes[-1] + 1)

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import httpx
 import typer
+import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -28,6 +29,7 @@ from medspace.ledger.store import LogStore, StoreError
 from medspace.ledger.trust import Trust, TrustError
 from medspace.ledger.verify import LogSource, Report, SourceError, VerifierState, verify_log
 from medspace.ledger.witness import Witness, held_checkpoint
+from medspace.ledger.witnessapi import witness_app
 from medspace.sqldb import create_engine, sqlite_url
 
 app = typer.Typer(
@@ -255,10 +257,6 @@ def serve_witness(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7380,
 ) -> None:
     """Run a witness of the audit log (C2SP tlog-witness) over HTTP."""
-    import uvicorn
-
-    from medspace.ledger.witnessapi import witness_app
-
     try:
         cosigner = load_key(key, Cosigner)
         logs = [parse_vkey(v) for v in log]
