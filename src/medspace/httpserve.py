@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,20 +23,30 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class BackgroundServer:
-    """A uvicorn server on a daemon thread, stopped with ``stop()``."""
+    """A uvicorn server on a daemon thread, stopped with ``stop()``.
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int | None = None) -> None:
+    ``tls`` takes ``medspace.pki.tls.server_options(...)`` to serve mutual TLS.
+    """
+
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        tls: dict[str, Any] | None = None,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        self._scheme = "https" if tls else "http"
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning",
-                                access_log=False)
+                                access_log=False, **(tls or {}))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
     @property
     def url(self) -> str:
         """The base URL the server answers on."""
-        return f"http://{self.host}:{self.port}"
+        return f"{self._scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> BackgroundServer:
         """Start serving; return once the socket accepts connections."""

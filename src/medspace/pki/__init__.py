@@ -1,0 +1,1 @@
+"""The data space's certificate authority and mutual TLS."""
