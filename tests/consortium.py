@@ -19,7 +19,7 @@ from medspace.ledger.cosignature import Cosigner
 from medspace.ledger.events import new_event
 from medspace.ledger.log import TransparencyLog
 from medspace.ledger.note import Signer
-from medspace.ledger.publisher import Outcome, Publisher, WitnessEndpoint
+from medspace.ledger.publisher import Outcome, Publisher, WitnessEndpoint, http_sender
 from medspace.ledger.quorum import Log, Policy, consortium_policy
 from medspace.ledger.store import LogStore
 from medspace.ledger.trust import Trust
@@ -52,7 +52,7 @@ class Consortium:
 
     def publish(self, only: list[str] | None = None) -> Outcome | None:
         """One publishing round, to all witnesses or only those named."""
-        endpoints, mounts = [], {}
+        urls, mounts = [], {}
         for cosigner, witness in zip(self.cosigners, self.witnesses, strict=True):
             if only is not None and cosigner.name not in only:
                 continue
@@ -60,11 +60,12 @@ class Consortium:
             app.include_router(witness_router(witness))
             url = f"http://{cosigner.name}"
             mounts[url] = httpx.ASGITransport(app=app)
-            endpoints.append(WitnessEndpoint(url, cosigner.verifier()))
+            urls.append((url, cosigner.verifier()))
 
         async def run() -> Outcome | None:
             async with httpx.AsyncClient(mounts=mounts) as client:
-                return await Publisher(self.store, endpoints, self.policy, client).publish()
+                endpoints = [WitnessEndpoint(key, http_sender(client, url)) for url, key in urls]
+                return await Publisher(self.store, endpoints, self.policy).publish()
 
         return asyncio.run(run())
 

@@ -34,14 +34,14 @@ from rich.table import Table
 from medspace.httpserve import BackgroundServer, free_port
 from medspace.ledger.checkpoint import Checkpoint, sign_checkpoint
 from medspace.ledger.client import HttpLogSource
-from medspace.ledger.cosignature import Cosigner, parse_cosigner_vkey
+from medspace.ledger.cosignature import Cosigner, CosignerVerifier
 from medspace.ledger.events import AuditEvent, new_event, sha256_digest
 from medspace.ledger.export import BundleSource, export_log
 from medspace.ledger.keys import load_key, write_key
 from medspace.ledger.log import TransparencyLog
 from medspace.ledger.logapi import log_router
 from medspace.ledger.note import Signer
-from medspace.ledger.publisher import Publisher, WitnessEndpoint
+from medspace.ledger.publisher import Publisher, WitnessEndpoint, http_sender
 from medspace.ledger.quorum import Log, Policy, consortium_policy
 from medspace.ledger.receipt import build_receipt, verify_receipt
 from medspace.ledger.store import LogStore
@@ -137,7 +137,7 @@ class _PublisherThread:
     """Runs the publisher's loop on its own event loop, beside the synchronous demo."""
 
     def __init__(
-        self, store: LogStore, endpoints: list[WitnessEndpoint], policy: Policy
+        self, store: LogStore, endpoints: list[tuple[str, CosignerVerifier]], policy: Policy
     ) -> None:
         self._args = (store, endpoints, policy)
         self._loop = asyncio.new_event_loop()
@@ -148,7 +148,9 @@ class _PublisherThread:
         async def main() -> None:
             store, endpoints, policy = self._args
             async with httpx.AsyncClient(timeout=10) as client:
-                await Publisher(store, endpoints, policy, client).run(self._stop, 0.05)
+                witnesses = [WitnessEndpoint(key, http_sender(client, url))
+                             for url, key in endpoints]
+                await Publisher(store, witnesses, policy).run(self._stop, 0.05)
 
         self._loop.run_until_complete(main())
 
@@ -265,8 +267,7 @@ def run_demo(workdir: Path, serve: bool = False, console: Console | None = None)
         with _witness_processes(workdir, keys) as urls:
             console.print(f"✓ {len(urls)} witnesses running as separate processes; "
                           f"audit log at {server.url}/log/v1")
-            endpoints = [WitnessEndpoint(url, parse_cosigner_vkey(keys.witnesses[n].vkey))
-                         for n, url in urls.items()]
+            endpoints = [(url, keys.witnesses[n].verifier()) for n, url in urls.items()]
             with _PublisherThread(store, endpoints, policy):
                 trail = _study_trail(_pseudonym_key(workdir / "keys" / "pseudonym.key"))
                 indexes = [log.record(event) for event in trail]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -27,16 +28,45 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class WitnessEndpoint:
-    """Where a witness listens, and the key its cosignatures must verify under."""
+class WitnessAnswer:
+    """A witness's answer to ``add-checkpoint``: HTTP status, content type and body."""
 
-    url: str
+    status: int
+    content_type: str
+    text: str
+
+
+Send = Callable[[bytes], Awaitable[WitnessAnswer]]
+"""Delivers an ``add-checkpoint`` body to one witness and returns its answer."""
+
+
+@dataclass(frozen=True)
+class WitnessEndpoint:
+    """How to reach a witness, and the key its cosignatures must verify under.
+
+    A witness that listens (the regulator's) is reached over HTTP with ``http_sender``; one
+    that may not accept connections (a hospital node behind its firewall) is reached through
+    the node's own outbound channel, with a ``send`` that queues the request for it.
+    """
+
     key: CosignerVerifier
+    send: Send
 
     @property
     def name(self) -> str:
         """The witness's name, as in the quorum policy."""
         return self.key.name
+
+
+def http_sender(client: httpx.AsyncClient, url: str) -> Send:
+    """A ``Send`` that POSTs to ``<url>/add-checkpoint``."""
+
+    async def send(body: bytes) -> WitnessAnswer:
+        response = await client.post(url.rstrip("/") + "/add-checkpoint", content=body)
+        return WitnessAnswer(response.status_code,
+                             response.headers.get("content-type", ""), response.text)
+
+    return send
 
 
 @dataclass(frozen=True)
@@ -57,12 +87,10 @@ class Publisher:
         store: LogStore,
         witnesses: list[WitnessEndpoint],
         policy: Policy,
-        client: httpx.AsyncClient,
     ) -> None:
         self.store = store
         self.witnesses = witnesses
         self.policy = policy
-        self.client = client
         self._held: dict[str, int] = {}
 
     async def publish(self) -> Outcome | None:
@@ -120,20 +148,15 @@ class Publisher:
                 if 0 < old < latest.size
                 else []
             )
-            response = await self.client.post(
-                witness.url.rstrip("/") + "/add-checkpoint",
-                content=format_add_checkpoint(old, proof, latest.note),
-            )
-            if response.status_code == 409 and response.headers.get(
-                "content-type", ""
-            ).startswith("text/x.tlog.size"):
+            response = await witness.send(format_add_checkpoint(old, proof, latest.note))
+            if response.status == 409 and response.content_type.startswith("text/x.tlog.size"):
                 held = int(response.text.strip())
                 if held == old:
                     raise RuntimeError(f"refused (409): fork at size {held}")
                 old = held
                 continue
-            if response.status_code != 200:
-                raise RuntimeError(f"refused ({response.status_code}): {response.text.strip()}")
+            if response.status != 200:
+                raise RuntimeError(f"refused ({response.status}): {response.text.strip()}")
             line = _own_cosignature(response.text, text, witness.key)
             self._held[witness.name] = latest.size
             return line

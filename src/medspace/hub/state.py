@@ -1,0 +1,198 @@
+"""The hub's durable state: participants, studies, approvals and tasks, in SQL.
+
+The hub keeps nothing that matters only in memory: a restarted hub finds every study and every
+undelivered or unanswered task where it left them, so nodes resume and studies finish.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+participants = sa.Table(
+    "hub_participants",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("org", sa.String(128), nullable=False),
+    sa.Column("sign_key", sa.String(64), nullable=False),
+    sa.Column("witness_url", sa.String(255), nullable=True),
+    sa.Column("witness_vkey", sa.String(255), nullable=True),
+)
+studies = sa.Table(
+    "hub_studies",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("researcher", sa.String(128), nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("deadline_ms", sa.BigInteger, nullable=False),
+    sa.Column("result", sa.Text, nullable=True),
+)
+approvals = sa.Table(
+    "hub_approvals",
+    metadata,
+    sa.Column("study", sa.String(128), primary_key=True),
+    sa.Column("node", sa.String(128), primary_key=True),
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+)
+tasks = sa.Table(
+    "hub_tasks",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("study", sa.String(128), nullable=False, index=True),
+    sa.Column("node", sa.String(128), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A registered member of the data space and the key it signs with."""
+
+    id: str
+    role: str
+    org: str
+    sign_key: str
+    witness_url: str | None = None
+    witness_vkey: str | None = None
+
+
+class HubState:
+    """Typed reads and writes of the hub's tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def register(self, participant: Participant) -> None:
+        """Add or update a participant in the registry."""
+        values = participant.__dict__
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                sa.select(participants.c.id).where(participants.c.id == participant.id)
+            ).first()
+            if existing is None:
+                conn.execute(participants.insert().values(**values))
+            else:
+                conn.execute(participants.update().where(participants.c.id == participant.id)
+                             .values(**values))
+
+    def participant(self, participant_id: str) -> Participant | None:
+        """The registered participant with this id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(participants).where(participants.c.id == participant_id)
+            ).first()
+        return None if row is None else Participant(**row._mapping)
+
+    def participants(self, role: str | None = None) -> list[Participant]:
+        """Every participant, or those of one role."""
+        query = sa.select(participants).order_by(participants.c.id)
+        if role is not None:
+            query = query.where(participants.c.role == role)
+        with self.engine.connect() as conn:
+            return [Participant(**row._mapping) for row in conn.execute(query)]
+
+    def add_study(self, study_id: str, researcher: str, request: dict[str, Any],
+                  created_ms: int, deadline_ms: int) -> None:
+        """Record a submitted study."""
+        with self.engine.begin() as conn:
+            conn.execute(studies.insert().values(
+                id=study_id, researcher=researcher, request=json.dumps(request),
+                status="open", created_ms=created_ms, deadline_ms=deadline_ms))
+
+    def study(self, study_id: str) -> dict[str, Any] | None:
+        """A study's row, with its request and result decoded."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(studies).where(studies.c.id == study_id)).first()
+        if row is None:
+            return None
+        out = dict(row._mapping)
+        out["request"] = json.loads(out["request"])
+        out["result"] = None if out["result"] is None else json.loads(out["result"])
+        return out
+
+    def open_studies(self) -> list[str]:
+        """Studies not yet finished: a restarted hub resumes these."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(
+                sa.select(studies.c.id).where(studies.c.status.in_(["open", "running"]))
+            ).scalars())
+
+    def set_study(self, study_id: str, status: str, result: dict[str, Any] | None = None) -> None:
+        """Move a study on, and keep its result when it has one."""
+        values: dict[str, Any] = {"status": status}
+        if result is not None:
+            values["result"] = json.dumps(result)
+        with self.engine.begin() as conn:
+            conn.execute(studies.update().where(studies.c.id == study_id).values(**values))
+
+    def record_approval(self, study: str, node: str, decision: str, message: str) -> None:
+        """Keep a node's signed decision on a study (the first one stands)."""
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(approvals.c.node).where(
+                approvals.c.study == study, approvals.c.node == node)).first()
+            if exists is None:
+                conn.execute(approvals.insert().values(study=study, node=node,
+                                                       decision=decision, message=message))
+
+    def approvals(self, study: str) -> dict[str, str]:
+        """Each node's decision on ``study``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(approvals.c.node, approvals.c.decision)
+                                .where(approvals.c.study == study))
+            return {row.node: row.decision for row in rows}
+
+    def add_task(self, task_id: str, study: str, node: str, message: str) -> None:
+        """Queue a signed task for a node."""
+        with self.engine.begin() as conn:
+            conn.execute(tasks.insert().values(id=task_id, study=study, node=node,
+                                               status="pending", message=message))
+
+    def pending_tasks(self, node: str) -> list[str]:
+        """Signed tasks waiting for ``node``: queued, or delivered but not yet answered."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(
+                sa.select(tasks.c.message).where(tasks.c.node == node,
+                                                 tasks.c.status == "pending")
+                .order_by(tasks.c.id)
+            ).scalars())
+
+    def task_node(self, task_id: str) -> tuple[str, str] | None:
+        """(node, status) of a task."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(tasks.c.node, tasks.c.status)
+                               .where(tasks.c.id == task_id)).first()
+        return None if row is None else (row.node, row.status)
+
+    def finish_task(self, task_id: str, status: str, result: dict[str, Any]) -> None:
+        """Keep a node's answer to a task."""
+        with self.engine.begin() as conn:
+            conn.execute(tasks.update().where(tasks.c.id == task_id)
+                         .values(status=status, result=json.dumps(result)))
+
+    def task_results(self, study: str) -> dict[str, dict[str, Any] | None]:
+        """Each node's answer for ``study`` so far (None where it has not answered)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(tasks.c.node, tasks.c.result)
+                                .where(tasks.c.study == study))
+            return {row.node: None if row.result is None else json.loads(row.result)
+                    for row in rows}
+
+    def expire_tasks(self, study: str) -> None:
+        """Stop offering a finished study's unanswered tasks."""
+        with self.engine.begin() as conn:
+            conn.execute(tasks.update().where(tasks.c.study == study,
+                                              tasks.c.status == "pending")
+                         .values(status="expired"))
