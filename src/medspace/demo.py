@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from medspace.httpserve import BackgroundServer, free_port
+from medspace.keyfiles import private_secret
 from medspace.ledger.checkpoint import Checkpoint, sign_checkpoint
 from medspace.ledger.client import HttpLogSource
 from medspace.ledger.cosignature import Cosigner, CosignerVerifier
@@ -77,15 +78,6 @@ def _keys(workdir: Path) -> Keys:
         witnesses[name] = load_key(path, Cosigner)
         paths[name] = path
     return Keys(load_key(log_path, Signer), witnesses, paths)
-
-
-def _pseudonym_key(path: Path) -> bytes:
-    """The key that turns patient numbers into pseudonyms; made once, never leaves the disk."""
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(os.urandom(32))
-    return path.read_bytes()
 
 
 def _witness_db(workdir: Path, name: str) -> Path:
@@ -269,7 +261,7 @@ def run_demo(workdir: Path, serve: bool = False, console: Console | None = None)
                           f"audit log at {server.url}/log/v1")
             endpoints = [(url, keys.witnesses[n].verifier()) for n, url in urls.items()]
             with _PublisherThread(store, endpoints, policy):
-                trail = _study_trail(_pseudonym_key(workdir / "keys" / "pseudonym.key"))
+                trail = _study_trail(private_secret(workdir / "keys" / "pseudonym.key"))
                 indexes = [log.record(event) for event in trail]
                 waited = _wait_witnessed(store, indexes[-1] + 1)
                 console.print(f"✓ {len(trail)} audit events recorded (log size "

@@ -68,6 +68,15 @@ class Participant:
     witness_vkey: str | None = None
 
 
+@dataclass(frozen=True)
+class TaskRow:
+    """Where a task stands."""
+
+    node: str
+    study: str
+    status: str
+
+
 class HubState:
     """Typed reads and writes of the hub's tables."""
 
@@ -169,12 +178,12 @@ class HubState:
                 .order_by(tasks.c.id)
             ).scalars())
 
-    def task_node(self, task_id: str) -> tuple[str, str] | None:
-        """(node, status) of a task."""
+    def task(self, task_id: str) -> TaskRow | None:
+        """Whose a task is, for which study, and where it stands."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(tasks.c.node, tasks.c.status)
+            row = conn.execute(sa.select(tasks.c.node, tasks.c.study, tasks.c.status)
                                .where(tasks.c.id == task_id)).first()
-        return None if row is None else (row.node, row.status)
+        return None if row is None else TaskRow(row.node, row.study, row.status)
 
     def finish_task(self, task_id: str, status: str, result: dict[str, Any]) -> None:
         """Keep a node's answer to a task."""

@@ -17,11 +17,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from medspace.keyfiles import KeyFileError
 from medspace.ledger.client import HttpLogSource, fetch_witness_checkpoint
 from medspace.ledger.cosignature import Cosigner
 from medspace.ledger.events import EventError, parse_event
 from medspace.ledger.export import BundleSource, export_log
-from medspace.ledger.keys import KeyFileError, load_key, write_key
+from medspace.ledger.keys import load_key, write_key
 from medspace.ledger.note import NoteError, Signer, parse_vkey
 from medspace.ledger.quorum import Log, Policy, PolicyError, consortium_policy
 from medspace.ledger.receipt import ReceiptError, verify_receipt

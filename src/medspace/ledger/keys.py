@@ -9,42 +9,28 @@ key never appears in a log line or an error message.
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 from typing import TypeVar
 
+from medspace.keyfiles import KeyFileError, read_private, write_private
 from medspace.ledger.note import ALG_ED25519, Ed25519Key, NoteError, decode_base64
 
 _PREFIX = "PRIVATE+KEY+"
 K = TypeVar("K", bound=Ed25519Key)
 
 
-class KeyFileError(ValueError):
-    """A key file is missing, unreadable, too open, or not a key of the expected kind."""
-
-
 def write_key(path: Path, key: Ed25519Key) -> None:
     """Write ``key`` to a new file readable by its owner only; refuse to overwrite one."""
     blob = base64.b64encode(bytes([key.ALG]) + key.private_bytes()).decode("ascii")
-    text = f"{_PREFIX}{key.name}+{key.key_id.hex()}+{blob}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise KeyFileError(f"{path} already exists; a key is never overwritten") from None
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(text)
+    write_private(path, f"{_PREFIX}{key.name}+{key.key_id.hex()}+{blob}\n".encode("ascii"))
 
 
 def load_key(path: Path, kind: type[K]) -> K:
     """The key of ``kind`` (``Signer`` for a log, ``Cosigner`` for a witness) in ``path``."""
     try:
-        mode = path.stat().st_mode
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"cannot read the key file {path}: {exc}") from None
-    if mode & 0o077:
-        raise KeyFileError(f"{path} is readable by others; run: chmod 600 {path}")
+        text = read_private(path).decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise KeyFileError(f"{path} is not a private key file") from None
     parts = text.removeprefix(_PREFIX).split("+", 2)
     if not text.startswith(_PREFIX) or len(parts) != 3:
         raise KeyFileError(f"{path} is not a private key file")

@@ -10,7 +10,6 @@ checkpoint only when they satisfy the quorum policy: a checkpoint counts only wi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -125,17 +124,28 @@ class Publisher:
             )
         return Outcome(latest.size, tuple(cosigned_by), failures, witnessed)
 
-    async def run(self, stop: asyncio.Event, interval: float = 0.05) -> None:
-        """Publish every new checkpoint until ``stop`` is set."""
+    async def run(
+        self, stop: asyncio.Event, interval: float = 0.05, wake: asyncio.Event | None = None
+    ) -> None:
+        """Publish every new checkpoint until ``stop`` is set.
+
+        Between rounds it waits ``interval`` seconds, or less when ``wake`` is set (the log
+        owner sets it after an append, so a new entry is witnessed without waiting a tick).
+        """
+        wake = wake or asyncio.Event()
         while not stop.is_set():
+            wake.clear()
             try:
                 outcome = await self.publish()
             except Exception:  # a round that fails is retried; the loop must not die
                 log.exception("publishing the checkpoint failed")
                 outcome = None
             if outcome is None or not outcome.witnessed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), interval)
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+                await asyncio.wait(waiters, timeout=interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
 
     async def _ask(self, witness: WitnessEndpoint, latest: StoredCheckpoint, text: str) -> str:
         """One witness's cosignature line on ``latest``, or an exception saying why not."""

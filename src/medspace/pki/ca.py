@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from medspace.keyfiles import read_private, write_private
 
 CA_VALIDITY = dt.timedelta(days=3650)
 LEAF_VALIDITY = dt.timedelta(days=825)
@@ -76,16 +77,15 @@ def create_ca(space: str, now: dt.datetime | None = None) -> Identity:
     return Identity(key, certificate)
 
 
-def issue(
+def certify(
     ca: Identity,
     participant: str,
     hosts: list[str],
+    public_key: ec.EllipticCurvePublicKey,
     now: dt.datetime | None = None,
-    key: ec.EllipticCurvePrivateKey | None = None,
-) -> Identity:
-    """A certificate for ``participant``, valid as TLS server and client for ``hosts``."""
+) -> x509.Certificate:
+    """A certificate for ``participant``'s key, valid as TLS server and client for ``hosts``."""
     now = now or dt.datetime.now(dt.UTC)
-    key = key or ec.generate_private_key(ec.SECP256R1())
     alt_names: list[x509.GeneralName] = []
     for host in hosts:
         try:
@@ -93,11 +93,11 @@ def issue(
         except ValueError:
             alt_names.append(x509.DNSName(host))
     organisation = ca.certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    certificate = (
+    return (
         x509.CertificateBuilder()
         .subject_name(_name(participant, str(organisation[0].value)))
         .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(min(now + LEAF_VALIDITY, ca.certificate.not_valid_after_utc))
@@ -114,7 +114,14 @@ def issue(
         )
         .sign(ca.key, hashes.SHA256())
     )
-    return Identity(key, certificate)
+
+
+def issue(
+    ca: Identity, participant: str, hosts: list[str], now: dt.datetime | None = None
+) -> Identity:
+    """A new key for ``participant`` and its certificate (for the operator's own services)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return Identity(key, certify(ca, participant, hosts, key.public_key(), now))
 
 
 @dataclass(frozen=True)
@@ -134,9 +141,7 @@ def write_identity(identity: Identity, ca_certificate: x509.Certificate, folder:
     key_pem = identity.key.private_bytes(serialization.Encoding.PEM,
                                          serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption())
-    fd = os.open(files.key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_pem)
+    write_private(files.key, key_pem)
     files.certificate.write_bytes(identity.certificate.public_bytes(serialization.Encoding.PEM))
     files.ca_certificate.write_bytes(ca_certificate.public_bytes(serialization.Encoding.PEM))
     return files
@@ -145,7 +150,7 @@ def write_identity(identity: Identity, ca_certificate: x509.Certificate, folder:
 def read_identity(key_path: Path, certificate_path: Path) -> Identity:
     """Read a key and its certificate back; refuse a pair that does not match."""
     try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(read_private(key_path), password=None)
         certificate = x509.load_pem_x509_certificate(certificate_path.read_bytes())
     except (OSError, ValueError) as exc:
         raise PkiError(f"cannot read {key_path} / {certificate_path}: {exc}") from None

@@ -1,0 +1,1 @@
+"""Federated analytics computed at the node, with disclosure control."""

@@ -1,0 +1,1 @@
+"""The hub: registry, catalog, studies, task broker, aggregation and the audit log."""

@@ -1,0 +1,157 @@
+"""The hub's HTTP API. Every write is a message signed by a registered participant.
+
+Mutual TLS keeps strangers out of the connection; the signatures say which participant is
+speaking and are what the audit log records. Nodes reach the hub only through their own
+outbound requests: ``/v1/poll`` to collect what waits for them, the other routes to answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from medspace.hub.service import Hub, HubError
+from medspace.ledger.logapi import log_router
+from medspace.ledger.publisher import WitnessAnswer
+from medspace.wire.messages import (
+    APPROVAL_KIND,
+    EVENT_KIND,
+    POLL_KIND,
+    RESULT_KIND,
+    Approval,
+    Poll,
+    StudyRequest,
+    TaskResult,
+    now_ms,
+)
+from medspace.wire.signing import SignatureError, SignedMessage, verify_message
+
+MAX_CLOCK_SKEW_MS = 120_000
+MAX_POLL_SECONDS = 25.0
+
+
+class CosignAnswer(BaseModel):
+    """A node's witness's answer to a cosigning request, relayed by its agent."""
+
+    id: str
+    status: int
+    content_type: str
+    text: str
+
+
+class NodeEvent(BaseModel):
+    """An audit event a node recorded about itself, base64 of its canonical bytes."""
+
+    event: str
+
+
+def _opened(hub: Hub, message: SignedMessage, kind: str, roles: set[str]) -> dict[str, Any]:
+    participant = hub.state.participant(message.signer)
+    if participant is None or participant.role not in roles:
+        raise HTTPException(403, f"{message.signer!r} is not a registered {' or '.join(roles)}")
+    try:
+        return verify_message(message, kind, base64.b64decode(participant.sign_key))
+    except SignatureError as exc:
+        raise HTTPException(403, str(exc)) from None
+
+
+def _model(model: type[BaseModel], body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise HTTPException(422, f"malformed {model.__name__}: {exc.errors()[:3]}") from None
+
+
+def create_app(hub: Hub) -> FastAPI:
+    """The hub's app; its lifespan runs the publisher and the study deadlines."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(hub.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await runner
+            await run_in_threadpool(hub.audit.close)
+
+    app = FastAPI(title="medspace hub", version="1", lifespan=lifespan)
+    app.include_router(log_router(hub.audit.store))
+
+    @app.exception_handler(HubError)
+    async def _hub_error(_: Any, exc: HubError) -> JSONResponse:
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status)
+
+    @app.post("/v1/poll")
+    async def poll(message: SignedMessage,
+                   wait: float = Query(MAX_POLL_SECONDS, ge=0, le=MAX_POLL_SECONDS)
+                   ) -> dict[str, Any]:
+        """A node collects its cosigning requests, studies to decide on and tasks."""
+        request = _model(Poll, _opened(hub, message, POLL_KIND, {"hospital"}))
+        if request.node != message.signer:
+            raise HTTPException(403, "a node may only poll for itself")
+        if abs(now_ms() - request.sent_at) > MAX_CLOCK_SKEW_MS:
+            raise HTTPException(400, "poll is stale or from the future; check the node's clock")
+        return await hub.poll(request.node, wait)
+
+    @app.post("/v1/cosignatures")
+    async def cosignatures(message: SignedMessage) -> dict[str, str]:
+        """A node's witness answers a cosigning request."""
+        body = _opened(hub, message, "cosignature", {"hospital"})
+        answer = _model(CosignAnswer, body)
+        hub.cosigned(message.signer, answer.id,
+                     WitnessAnswer(answer.status, answer.content_type, answer.text))
+        return {"status": "received"}
+
+    @app.post("/v1/approvals")
+    async def approvals(message: SignedMessage) -> dict[str, str]:
+        """A hospital's decision on a study."""
+        approval = _model(Approval, _opened(hub, message, APPROVAL_KIND, {"hospital"}))
+        if approval.node != message.signer:
+            raise HTTPException(403, "a hospital may only decide for itself")
+        await hub.decide(approval, message.model_dump_json())
+        return {"status": "recorded"}
+
+    @app.post("/v1/events")
+    async def events(message: SignedMessage) -> dict[str, int]:
+        """A node records an audit event about itself (a release, a refusal)."""
+        body = _model(NodeEvent, _opened(hub, message, EVENT_KIND, {"hospital"}))
+        try:
+            data = base64.b64decode(body.event, validate=True)
+        except ValueError:
+            raise HTTPException(400, "event is not base64") from None
+        return {"index": await hub.record_from(message.signer, data)}
+
+    @app.post("/v1/results")
+    async def results(message: SignedMessage) -> dict[str, str]:
+        """A node's signed answer to a task."""
+        result = _model(TaskResult, _opened(hub, message, RESULT_KIND, {"hospital"}))
+        if result.node != message.signer:
+            raise HTTPException(403, "a node may only answer its own tasks")
+        await hub.result(result)
+        return {"status": "received"}
+
+    @app.post("/v1/studies")
+    async def submit(message: SignedMessage) -> dict[str, str]:
+        """A researcher submits a study."""
+        request = _model(StudyRequest, _opened(hub, message, "study", {"researcher"}))
+        return {"study": await hub.submit(message.signer, request)}
+
+    @app.get("/v1/studies/{study_id}")
+    def study(study_id: str) -> dict[str, Any]:
+        """A study's status and, once finished, its result."""
+        found = hub.state.study(study_id)
+        if found is None:
+            raise HTTPException(404, f"no study {study_id}")
+        return found
+
+    return app

@@ -1,0 +1,295 @@
+"""The hub's work: studies in, signed tasks out over the nodes' own connections, results back.
+
+Nodes never accept connections, so everything the hub has for a node — a study to decide on,
+a task, a checkpoint for its witness to cosign — waits in the hub until the node's agent asks
+(long-poll). Every step is an audit event in the log, and a task is handed out only with a
+receipt proving its dispatch is in the witnessed log, which the node re-checks (DESIGN §3.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from medspace.hub.aggregate import combine
+from medspace.hub.state import HubState
+from medspace.ledger.cosignature import parse_cosigner_vkey
+from medspace.ledger.events import EventError, new_event, parse_event
+from medspace.ledger.log import TransparencyLog
+from medspace.ledger.publisher import Publisher, Send, WitnessAnswer, WitnessEndpoint
+from medspace.ledger.quorum import Policy
+from medspace.ledger.receipt import build_receipt
+from medspace.wire.messages import (
+    TASK_KIND,
+    Approval,
+    Receipt,
+    StudyRequest,
+    Task,
+    TaskCore,
+    TaskResult,
+    digest,
+    new_id,
+    now_ms,
+)
+from medspace.wire.signing import WireKey
+
+log = logging.getLogger(__name__)
+
+TASK_LIFETIME_MS = 10 * 60 * 1000
+WITNESS_TIMEOUT = 10.0
+
+
+class HubError(ValueError):
+    """A request the hub refuses, with the reason to send back."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class _Mailbox:
+    """What waits for one node, and the event that wakes its long-poll."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    cosign: dict[str, tuple[bytes, asyncio.Future[WitnessAnswer]]] = field(default_factory=dict)
+
+
+class Hub:
+    """Registry, study workflow, task broker and audit log of one data space."""
+
+    def __init__(
+        self,
+        state: HubState,
+        audit: TransparencyLog,
+        key: WireKey,
+        policy: Policy,
+        listening_witnesses: list[WitnessEndpoint],
+    ) -> None:
+        self.state = state
+        self.audit = audit
+        self.key = key
+        self.policy = policy
+        self._mail: dict[str, _Mailbox] = defaultdict(_Mailbox)
+        self._appended = asyncio.Event()
+        node_witnesses = [
+            WitnessEndpoint(parse_cosigner_vkey(w.key), self._node_sender(w.name))
+            for w in policy.witnesses
+            if w.name not in {e.name for e in listening_witnesses}
+        ]
+        self.publisher = Publisher(audit.store, listening_witnesses + node_witnesses, policy)
+
+    # -- the audit log -------------------------------------------------------------------
+
+    async def record(self, **fields: Any) -> int:
+        """Append an audit event of the hub's own and wake the publisher."""
+        index = await self.audit.record_async(
+            new_event(actor=self.key.participant, org=self.key.participant, role="hub", **fields)
+        )
+        self._appended.set()
+        return index
+
+    async def record_from(self, node: str, data: bytes) -> int:
+        """Append an audit event a node wrote about itself (a release, a refusal)."""
+        try:
+            event = parse_event(data)
+        except EventError as exc:
+            raise HubError(400, f"not an audit event: {exc}") from None
+        if event.actor != node or event.org != node:
+            raise HubError(403, "a node may only record events about itself")
+        index = await self.audit.record_async(event)
+        self._appended.set()
+        return index
+
+    async def witnessed(self, index: int) -> Receipt:
+        """The receipt of entry ``index`` once a quorum has cosigned a checkpoint covering it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WITNESS_TIMEOUT
+        while True:
+            cosigned = await run_in_threadpool(self.audit.store.latest_cosigned, index + 1)
+            if cosigned is not None:
+                receipt = await run_in_threadpool(build_receipt, self.audit.store, index)
+                return Receipt.model_validate(receipt)
+            if loop.time() > deadline:
+                raise HubError(503, "the witnesses did not cosign in time; try again")
+            self._appended.set()
+            await asyncio.sleep(0.005)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish checkpoints and close studies at their deadline until ``stop`` is set."""
+        await asyncio.gather(
+            self.publisher.run(stop, interval=0.25, wake=self._appended),
+            self._deadlines(stop),
+        )
+
+    # -- witnesses behind a node's firewall ----------------------------------------------
+
+    def _node_sender(self, node: str) -> Send:
+        async def send(body: bytes) -> WitnessAnswer:
+            future: asyncio.Future[WitnessAnswer] = asyncio.get_running_loop().create_future()
+            request_id = new_id()
+            mailbox = self._mail[node]
+            mailbox.cosign[request_id] = (body, future)
+            mailbox.wake.set()
+            try:
+                return await asyncio.wait_for(future, WITNESS_TIMEOUT)
+            finally:
+                mailbox.cosign.pop(request_id, None)
+
+        return send
+
+    def cosigned(self, node: str, request_id: str, answer: WitnessAnswer) -> None:
+        """A node's witness answered a cosigning request."""
+        pending = self._mail[node].cosign.get(request_id)
+        if pending is not None and not pending[1].done():
+            pending[1].set_result(answer)
+
+    # -- the long-poll -------------------------------------------------------------------
+
+    async def poll(self, node: str, wait: float) -> dict[str, Any]:
+        """Everything waiting for ``node``, waiting up to ``wait`` seconds for something."""
+        mailbox = self._mail[node]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            mailbox.wake.clear()
+            waiting = await run_in_threadpool(self._waiting_for, node)
+            if any(waiting.values()) or loop.time() >= deadline:
+                return waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(mailbox.wake.wait(), deadline - loop.time())
+
+    def _waiting_for(self, node: str) -> dict[str, Any]:
+        mailbox = self._mail[node]
+        cosign = [{"id": rid, "body": base64.b64encode(body).decode("ascii")}
+                  for rid, (body, future) in list(mailbox.cosign.items()) if not future.done()]
+        studies = []
+        for study_id in self.state.open_studies():
+            study = self.state.study(study_id)
+            if study is None or node in self.state.approvals(study_id):
+                continue
+            targets = study["request"].get("nodes")
+            if targets is None or node in targets:
+                studies.append({"id": study_id, "researcher": study["researcher"],
+                                "request": study["request"]})
+        return {"cosign": cosign, "studies": studies,
+                "tasks": [json.loads(m) for m in self.state.pending_tasks(node)]}
+
+    def _wake(self, node: str) -> None:
+        self._mail[node].wake.set()
+
+    # -- studies -------------------------------------------------------------------------
+
+    async def submit(self, researcher: str, request: StudyRequest) -> str:
+        """Open a study and tell the hospitals it concerns."""
+        hospitals = [p.id for p in self.state.participants("hospital")]
+        targets = request.nodes if request.nodes is not None else hospitals
+        unknown = sorted(set(targets) - set(hospitals))
+        if unknown:
+            raise HubError(400, f"unknown hospitals: {', '.join(unknown)}")
+        study_id = f"study-{new_id()[:12]}"
+        body = request.model_dump()
+        await self.record(action="study.submitted", subject=f"study:{study_id}",
+                          purpose=request.purpose, decision="info", payload_digest=digest(body))
+        created = now_ms()
+        await run_in_threadpool(self.state.add_study, study_id, researcher, body, created,
+                                created + int(request.deadline_seconds * 1000))
+        for node in targets:
+            self._wake(node)
+        return study_id
+
+    async def decide(self, approval: Approval, message: str) -> None:
+        """Keep a hospital's decision on a study; dispatch its task when it permits."""
+        study = await run_in_threadpool(self.state.study, approval.study)
+        if study is None or study["status"] not in ("open", "running"):
+            raise HubError(404, f"no open study {approval.study}")
+        await self.record(
+            action="study.approved" if approval.decision == "permit" else "study.refused",
+            subject=f"study:{approval.study}", purpose="research", decision=approval.decision,
+            reason=approval.reason, payload_digest=digest(approval.model_dump()),
+        )
+        await run_in_threadpool(self.state.record_approval, approval.study, approval.node,
+                                approval.decision, message)
+        if approval.decision == "permit":
+            await self._dispatch(study, approval.node)
+        else:
+            await self._maybe_finish(approval.study)
+
+    async def _dispatch(self, study: dict[str, Any], node: str) -> None:
+        issued = now_ms()
+        core = TaskCore(id=new_id(), kind=study["request"]["kind"], study=study["id"], node=node,
+                        issued_at=issued, expires_at=min(issued + TASK_LIFETIME_MS,
+                                                         study["deadline_ms"]),
+                        nonce=new_id(), query=study["request"]["query"])
+        index = await self.record(action="task.dispatched", subject=f"task:{core.id}",
+                                  purpose="research", decision="permit",
+                                  payload_digest=digest(core.model_dump()))
+        receipt = await self.witnessed(index)
+        signed = self.key.sign(TASK_KIND, Task(core=core, authorization=receipt).model_dump())
+        await run_in_threadpool(self.state.add_task, core.id, study["id"], node,
+                                signed.model_dump_json())
+        await run_in_threadpool(self.state.set_study, study["id"], "running")
+        self._wake(node)
+
+    async def result(self, result: TaskResult) -> None:
+        """Keep a node's answer and finish the study once every hospital has answered."""
+        task = await run_in_threadpool(self.state.task, result.task)
+        if task is None or task.node != result.node:
+            raise HubError(404, f"no task {result.task} for {result.node}")
+        if task.status != "pending":
+            return
+        await run_in_threadpool(self.state.finish_task, result.task, result.status,
+                                result.model_dump())
+        await self._maybe_finish(task.study)
+
+    async def _maybe_finish(self, study_id: str, deadline_passed: bool = False) -> None:
+        study = await run_in_threadpool(self.state.study, study_id)
+        if study is None or study["status"] not in ("open", "running"):
+            return
+        hospitals = [p.id for p in self.state.participants("hospital")]
+        targets = study["request"].get("nodes") or hospitals
+        decisions = await run_in_threadpool(self.state.approvals, study_id)
+        answers = await run_in_threadpool(self.state.task_results, study_id)
+        settled = {n for n in targets if decisions.get(n) == "deny" or answers.get(n)}
+        if settled != set(targets) and not deadline_passed:
+            return
+        released = {n: a for n, a in answers.items() if a and a["status"] == "released"}
+        missing = sorted(set(targets) - settled)
+        request = StudyRequest.model_validate(study["request"])
+        if (missing and request.on_missing == "fail") or len(released) < request.min_nodes:
+            outcome = {"status": "failed", "missing": missing,
+                       "reason": f"{len(released)} of {len(targets)} hospitals released results"}
+            status = "failed"
+        else:
+            outcome = {"status": "done", "missing": missing,
+                       "result": combine(request.kind, {n: a["payload"]
+                                                        for n, a in released.items()}),
+                       "refused": {n: a["reason"] for n, a in answers.items()
+                                   if a and a["status"] == "refused"},
+                       "denied": sorted(n for n, d in decisions.items() if d == "deny")}
+            status = "done"
+        await run_in_threadpool(self.state.expire_tasks, study_id)
+        await run_in_threadpool(self.state.set_study, study_id, status, outcome)
+        await self.record(action="result.released", subject=f"study:{study_id}",
+                          purpose="research", decision="permit" if status == "done" else "deny",
+                          payload_digest=digest(outcome))
+
+    async def _deadlines(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            now = now_ms()
+            for study_id in await run_in_threadpool(self.state.open_studies):
+                study = await run_in_threadpool(self.state.study, study_id)
+                if study is not None and study["deadline_ms"] <= now:
+                    await self._maybe_finish(study_id, deadline_passed=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+

@@ -1,0 +1,274 @@
+"""The node's agent: the only thing that talks to the hub, and only by calling out.
+
+It long-polls the hub and handles what comes back: a checkpoint for the hospital's witness to
+cosign, a study for the hospital to decide on, a task to check and answer. Nothing is released
+before the checks of ``checks`` pass, the task's authorisation is consistent with what this
+hospital's own witness has seen, the answer passed disclosure control, and the release is in
+the node's own journal and in the hub's log (DESIGN §3.2, §3.3). A hub that is down is retried
+with back-off; a restarted node resumes where its records say it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.concurrency import run_in_threadpool
+
+from medspace.analytics.counting import DisclosureRules, Refusal, count_task
+from medspace.ledger import merkle
+from medspace.ledger.events import new_event
+from medspace.ledger.log import TransparencyLog
+from medspace.ledger.note import decode_base64
+from medspace.ledger.trust import Trust, TrustError
+from medspace.ledger.witness import Witness, WitnessRefusal, format_add_checkpoint
+from medspace.node.checks import TaskRefused, check_authorization, open_task
+from medspace.node.state import NodeState, Replay
+from medspace.store.engine import ClinicalStore
+from medspace.wire.messages import (
+    APPROVAL_KIND,
+    EVENT_KIND,
+    POLL_KIND,
+    RESULT_KIND,
+    Approval,
+    Poll,
+    Task,
+    TaskResult,
+    digest,
+    new_id,
+    now_ms,
+)
+from medspace.wire.signing import SignedMessage, WireKey
+
+log = logging.getLogger(__name__)
+
+Compute = Callable[[ClinicalStore, dict[str, Any], DisclosureRules], dict[str, Any]]
+TASK_KINDS: dict[str, Compute] = {"count": count_task}
+
+
+@dataclass(frozen=True)
+class AutoApproval:
+    """A standing rule a hospital wrote: studies of these kinds and purposes are approved."""
+
+    kinds: frozenset[str] = frozenset()
+    purposes: frozenset[str] = frozenset({"research"})
+
+    def allows(self, request: dict[str, Any]) -> bool:
+        """Whether the rule approves a study request without a person deciding."""
+        return request.get("kind") in self.kinds and request.get("purpose") in self.purposes
+
+
+@dataclass
+class Node:
+    """Everything a hospital node holds, as the agent uses it."""
+
+    id: str
+    key: WireKey
+    hub_key: bytes
+    trust: Trust
+    state: NodeState
+    journal: TransparencyLog
+    witness: Witness
+    store: ClinicalStore
+    rules: DisclosureRules = field(default_factory=DisclosureRules)
+    auto_approval: AutoApproval = field(default_factory=AutoApproval)
+
+
+class HubUnavailable(RuntimeError):
+    """The hub could not be reached or refused a request."""
+
+
+class Agent:
+    """Long-polls the hub for ``node`` and answers what it finds."""
+
+    def __init__(self, node: Node, hub_url: str, client: httpx.AsyncClient,
+                 poll_seconds: float = 20.0) -> None:
+        self.node = node
+        self.hub_url = hub_url.rstrip("/")
+        self.client = client
+        self.poll_seconds = poll_seconds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll and handle until ``stop`` is set; back off while the hub is unreachable."""
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                await self.step()
+                backoff = 0.2
+            except (httpx.HTTPError, HubUnavailable) as exc:
+                log.warning("hub unavailable (%s); retrying in %.1f s", exc, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def step(self) -> None:
+        """One poll and everything it brought."""
+        waiting = await self._post("/v1/poll", POLL_KIND, Poll(
+            node=self.node.id, sent_at=now_ms(), nonce=new_id()).model_dump(),
+            params={"wait": self.poll_seconds}, timeout=self.poll_seconds + 10)
+        for request in waiting.get("cosign", []):
+            await self._cosign(request)
+        for study in waiting.get("studies", []):
+            await self._decide(study)
+        for message in waiting.get("tasks", []):
+            await self.handle_task(SignedMessage.model_validate(message))
+
+    async def _post(self, path: str, kind: str, body: dict[str, Any],
+                    params: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
+        signed = self.node.key.sign(kind, body)
+        response = await self.client.post(self.hub_url + path, json=signed.model_dump(),
+                                          params=params, timeout=timeout)
+        if response.status_code != 200:
+            raise HubUnavailable(f"{path} answered {response.status_code}: {response.text[:200]}")
+        return response.json()
+
+    async def _cosign(self, request: dict[str, Any]) -> None:
+        body = base64.b64decode(request["body"])
+        try:
+            lines = await run_in_threadpool(self.node.witness.add_checkpoint, body)
+            answer = {"status": 200, "content_type": "text/plain", "text": lines}
+        except WitnessRefusal as refusal:
+            size_reply = refusal.status == 409 and refusal.size is not None
+            answer = {"status": refusal.status,
+                      "content_type": "text/x.tlog.size" if size_reply else "text/plain",
+                      "text": f"{refusal.size}\n" if size_reply else refusal.reason}
+        await self._post("/v1/cosignatures", "cosignature", {"id": request["id"], **answer})
+
+    async def _decide(self, study: dict[str, Any]) -> None:
+        decided = await run_in_threadpool(self.node.state.decision, study["id"])
+        if decided is None:
+            if not self.node.auto_approval.allows(study["request"]):
+                return
+            await run_in_threadpool(self.node.state.decide, study["id"], "permit",
+                                    "auto-approval", "the hospital's standing rule", now_ms(),
+                                    str(study["request"]))
+            decided = "permit"
+        approval = Approval(study=study["id"], node=self.node.id, decision=decided,
+                            decided_by="auto-approval" if decided == "permit" else "committee",
+                            reason="the hospital's standing rule")
+        await self._post("/v1/approvals", APPROVAL_KIND, approval.model_dump())
+
+    async def handle_task(self, message: SignedMessage) -> TaskResult | None:
+        """Check, compute, journal and release — or refuse with a logged reason."""
+        now = now_ms()
+        try:
+            task = open_task(message, self.node.hub_key, self.node.id, now)
+        except TaskRefused as refused:
+            return await self._refuse(refused.task_id, refused.reason)
+        core = task.core
+        try:
+            seen = await run_in_threadpool(self.node.state.take, core.id, core.nonce,
+                                           core.study, now)
+        except Replay as replay:
+            return await self._refuse(None, f"replayed task: {replay}")
+        if seen is not None and seen.result is not None:
+            resent = SignedMessage.model_validate_json(seen.result)
+            await self._send(resent)
+            return TaskResult.model_validate(resent.body)
+        try:
+            payload = await self._checked_compute(task)
+        except TaskRefused as refused:
+            return await self._refuse(core.id, refused.reason)
+        return await self._release(task, payload)
+
+    async def _checked_compute(self, task: Task) -> dict[str, Any]:
+        core = task.core
+        compute = TASK_KINDS.get(core.kind)
+        if compute is None:
+            raise TaskRefused(f"unknown task kind {core.kind!r}", core.id)
+        if await run_in_threadpool(self.node.state.decision, core.study) != "permit":
+            raise TaskRefused(f"this hospital has not approved {core.study}", core.id)
+        try:
+            await run_in_threadpool(check_authorization, task, self.node.trust)
+        except TrustError as exc:
+            raise TaskRefused(f"the task's checkpoint is not witnessed: {exc}", core.id) from None
+        await self._consistent_with_own_witness(task.authorization.checkpoint, core.id)
+        try:
+            return await run_in_threadpool(compute, self.node.store, core.query,
+                                           self.node.rules)
+        except Refusal as refusal:
+            raise TaskRefused(str(refusal), core.id) from None
+
+    async def _consistent_with_own_witness(self, note: str, task_id: str) -> None:
+        """Refuse unless the task's checkpoint extends, or is extended by, what we witnessed."""
+        checkpoint = self.node.trust.check_signed(note)
+        held = await run_in_threadpool(self.node.witness.state, checkpoint.origin)
+        if held is None or held.size < checkpoint.size:
+            old = 0 if held is None else held.size
+            proof = await self._consistency_proof(old, checkpoint.size) if old else []
+            try:
+                await run_in_threadpool(self.node.witness.add_checkpoint,
+                                        format_add_checkpoint(old, proof, note))
+            except WitnessRefusal as refusal:
+                if refusal.status != 409 or refusal.held_note is not None:
+                    raise TaskRefused("the task's checkpoint is not consistent with what this "
+                                      f"hospital witnessed: {refusal.reason}", task_id) from None
+            return
+        if held.size == checkpoint.size:
+            if held.root != checkpoint.root:
+                raise TaskRefused("fork: the log showed this hospital another tree of the same "
+                                  "size", task_id)
+            return
+        proof = await self._consistency_proof(checkpoint.size, held.size)
+        try:
+            merkle.verify_consistency(checkpoint.size, held.size, proof, checkpoint.root,
+                                      held.root)
+        except merkle.ProofError as exc:
+            raise TaskRefused(f"the task's checkpoint is not consistent with what this "
+                              f"hospital witnessed: {exc}", task_id) from None
+
+    async def _consistency_proof(self, first: int, second: int) -> list[bytes]:
+        response = await self.client.get(self.hub_url + "/log/v1/proof/consistency",
+                                         params={"first": first, "second": second})
+        if response.status_code != 200:
+            raise HubUnavailable(f"no consistency proof: {response.text[:200]}")
+        return [decode_base64(h) for h in response.json()["proof"]]
+
+    async def _journal(self, action: str, subject: str, decision: str,
+                       reason: str | None = None, payload_digest: str | None = None) -> int:
+        """Record an event in the node's own journal first, then in the hub's log."""
+        event = new_event(actor=self.node.id, org=self.node.id, role="hospital", action=action,
+                          subject=subject, purpose="research", decision=decision,
+                          reason=reason, payload_digest=payload_digest)
+        index = await self.node.journal.record_async(event)
+        await self._post("/v1/events", EVENT_KIND,
+                         {"event": base64.b64encode(event.to_bytes()).decode("ascii")})
+        return index
+
+    async def _release(self, task: Task, payload: dict[str, Any]) -> TaskResult:
+        payload_digest = digest(payload)
+        index = await self._journal("result.released", f"task:{task.core.id}", "permit",
+                                    payload_digest=payload_digest)
+        result = TaskResult(task=task.core.id, node=self.node.id, status="released",
+                            payload=payload, payload_digest=payload_digest, journal_index=index)
+        await self._finish(result)
+        return result
+
+    async def _refuse(self, task_id: str | None, reason: str) -> TaskResult | None:
+        index = await self._journal("task.refused", f"task:{task_id or 'unreadable'}", "deny",
+                                    reason=reason[:500])
+        log.warning("refused task %s: %s", task_id, reason)
+        if task_id is None:
+            return None
+        result = TaskResult(task=task_id, node=self.node.id, status="refused",
+                            reason=reason[:500], journal_index=index)
+        await self._finish(result)
+        return result
+
+    async def _finish(self, result: TaskResult) -> None:
+        signed = self.node.key.sign(RESULT_KIND, result.model_dump())
+        await run_in_threadpool(self.node.state.finish, result.task, result.status,
+                                signed.model_dump_json())
+        await self._send(signed)
+
+    async def _send(self, signed: SignedMessage) -> None:
+        response = await self.client.post(self.hub_url + "/v1/results",
+                                          json=signed.model_dump(), timeout=30)
+        if response.status_code not in (200, 404):
+            raise HubUnavailable(f"/v1/results answered {response.status_code}")
