@@ -39,7 +39,7 @@ class BackgroundServer:
         self.port = port or free_port(host)
         self._scheme = "https" if tls else "http"
         config = uvicorn.Config(app, host=host, port=self.port, log_level="warning",
-                                access_log=False, **(tls or {}))
+                                access_log=False, timeout_graceful_shutdown=3, **(tls or {}))
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,7 +82,9 @@ def create_app(hub: Hub) -> FastAPI:
             yield
         finally:
             stop.set()
-            await runner
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
             await run_in_threadpool(hub.audit.close)
 
     app = FastAPI(title="medspace hub", version="1", lifespan=lifespan)
@@ -101,7 +104,7 @@ def create_app(hub: Hub) -> FastAPI:
             raise HTTPException(403, "a node may only poll for itself")
         if abs(now_ms() - request.sent_at) > MAX_CLOCK_SKEW_MS:
             raise HTTPException(400, "poll is stale or from the future; check the node's clock")
-        return await hub.poll(request.node, wait)
+        return await hub.poll(request.node, request.channel, wait)
 
     @app.post("/v1/cosignatures")
     async def cosignatures(message: SignedMessage) -> dict[str, str]:

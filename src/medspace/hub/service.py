@@ -14,9 +14,11 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from starlette.concurrency import run_in_threadpool
 
 from medspace.hub.aggregate import combine
@@ -58,9 +60,10 @@ class HubError(ValueError):
 
 @dataclass
 class _Mailbox:
-    """What waits for one node, and the event that wakes its long-poll."""
+    """What waits for one node, and the events that wake its two long-polls."""
 
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake_work: asyncio.Event = field(default_factory=asyncio.Event)
+    wake_witness: asyncio.Event = field(default_factory=asyncio.Event)
     cosign: dict[str, tuple[bytes, asyncio.Future[WitnessAnswer]]] = field(default_factory=dict)
 
 
@@ -74,13 +77,16 @@ class Hub:
         key: WireKey,
         policy: Policy,
         listening_witnesses: list[WitnessEndpoint],
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.state = state
         self.audit = audit
         self.key = key
         self.policy = policy
+        self.client = client
         self._mail: dict[str, _Mailbox] = defaultdict(_Mailbox)
         self._appended = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
         node_witnesses = [
             WitnessEndpoint(parse_cosigner_vkey(w.key), self._node_sender(w.name))
             for w in policy.witnesses
@@ -126,10 +132,14 @@ class Hub:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish checkpoints and close studies at their deadline until ``stop`` is set."""
-        await asyncio.gather(
-            self.publisher.run(stop, interval=0.25, wake=self._appended),
-            self._deadlines(stop),
-        )
+        try:
+            await asyncio.gather(
+                self.publisher.run(stop, interval=0.25, wake=self._appended),
+                self._deadlines(stop),
+            )
+        finally:
+            if self.client is not None:
+                await self.client.aclose()
 
     # -- witnesses behind a node's firewall ----------------------------------------------
 
@@ -139,7 +149,7 @@ class Hub:
             request_id = new_id()
             mailbox = self._mail[node]
             mailbox.cosign[request_id] = (body, future)
-            mailbox.wake.set()
+            mailbox.wake_witness.set()
             try:
                 return await asyncio.wait_for(future, WITNESS_TIMEOUT)
             finally:
@@ -155,23 +165,27 @@ class Hub:
 
     # -- the long-poll -------------------------------------------------------------------
 
-    async def poll(self, node: str, wait: float) -> dict[str, Any]:
-        """Everything waiting for ``node``, waiting up to ``wait`` seconds for something."""
+    async def poll(self, node: str, channel: str, wait: float) -> dict[str, Any]:
+        """What waits for ``node`` on ``channel``, waiting up to ``wait`` seconds for something."""
         mailbox = self._mail[node]
+        wake = mailbox.wake_witness if channel == "witness" else mailbox.wake_work
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
-            mailbox.wake.clear()
-            waiting = await run_in_threadpool(self._waiting_for, node)
+            wake.clear()
+            if channel == "witness":
+                waiting = {"cosign": [
+                    {"id": rid, "body": base64.b64encode(body).decode("ascii")}
+                    for rid, (body, future) in list(mailbox.cosign.items()) if not future.done()
+                ]}
+            else:
+                waiting = await run_in_threadpool(self._work_for, node)
             if any(waiting.values()) or loop.time() >= deadline:
                 return waiting
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(mailbox.wake.wait(), deadline - loop.time())
+                await asyncio.wait_for(wake.wait(), deadline - loop.time())
 
-    def _waiting_for(self, node: str) -> dict[str, Any]:
-        mailbox = self._mail[node]
-        cosign = [{"id": rid, "body": base64.b64encode(body).decode("ascii")}
-                  for rid, (body, future) in list(mailbox.cosign.items()) if not future.done()]
+    def _work_for(self, node: str) -> dict[str, Any]:
         studies = []
         for study_id in self.state.open_studies():
             study = self.state.study(study_id)
@@ -181,11 +195,11 @@ class Hub:
             if targets is None or node in targets:
                 studies.append({"id": study_id, "researcher": study["researcher"],
                                 "request": study["request"]})
-        return {"cosign": cosign, "studies": studies,
+        return {"studies": studies,
                 "tasks": [json.loads(m) for m in self.state.pending_tasks(node)]}
 
     def _wake(self, node: str) -> None:
-        self._mail[node].wake.set()
+        self._mail[node].wake_work.set()
 
     # -- studies -------------------------------------------------------------------------
 
@@ -220,9 +234,20 @@ class Hub:
         await run_in_threadpool(self.state.record_approval, approval.study, approval.node,
                                 approval.decision, message)
         if approval.decision == "permit":
-            await self._dispatch(study, approval.node)
+            self._background(self._dispatch(study, approval.node))
         else:
             await self._maybe_finish(approval.study)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the request that caused it has been answered."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed", exc_info=task.exception())
 
     async def _dispatch(self, study: dict[str, Any], node: str) -> None:
         issued = now_ms()

@@ -31,6 +31,8 @@ from medspace.ledger.trust import Trust, TrustError
 from medspace.ledger.verify import LogSource, Report, SourceError, VerifierState, verify_log
 from medspace.ledger.witness import Witness, held_checkpoint
 from medspace.ledger.witnessapi import witness_app
+from medspace.pki.enrollment import participant_tls
+from medspace.pki.tls import server_options
 from medspace.sqldb import create_engine, sqlite_url
 
 app = typer.Typer(
@@ -256,14 +258,21 @@ def serve_witness(
     log: Annotated[list[str], typer.Option(help="The vkey of a log to follow; repeatable.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7380,
+    tls: Annotated[
+        Path | None,
+        typer.Option(help="A participant folder (`medspace participant init`) whose certificate "
+                          "to serve mutual TLS with; without it the witness speaks plain HTTP."),
+    ] = None,
 ) -> None:
-    """Run a witness of the audit log (C2SP tlog-witness) over HTTP."""
+    """Run a witness of the audit log (C2SP tlog-witness) over HTTP or mutual TLS."""
     try:
         cosigner = load_key(key, Cosigner)
         logs = [parse_vkey(v) for v in log]
     except (KeyFileError, NoteError) as exc:
         raise _fail(str(exc)) from None
     witness = Witness(create_engine(_database_url(db)), cosigner, logs)
-    err.print(f"witness {cosigner.name} listening on http://{host}:{port}, "
+    options = {} if tls is None else server_options(participant_tls(tls))
+    scheme = "http" if tls is None else "https"
+    err.print(f"witness {cosigner.name} listening on {scheme}://{host}:{port}, "
               f"following {', '.join(v.name for v in logs)}")
-    uvicorn.run(witness_app(witness), host=host, port=port, log_level="warning")
+    uvicorn.run(witness_app(witness), host=host, port=port, log_level="warning", **options)

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from medspace.ledger.cosignature import CosignatureError, CosignerVerifier, verify_cosignature
 from medspace.ledger.note import NoteError, parse_note, parse_signature
 from medspace.ledger.quorum import Policy
-from medspace.ledger.store import LogStore, StoredCheckpoint
+from medspace.ledger.store import LogStore, StoredCheckpoint, StoreError
 from medspace.ledger.witness import format_add_checkpoint
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,11 @@ class Publisher:
         self._held: dict[str, int] = {}
 
     async def publish(self) -> Outcome | None:
-        """Try once to get the newest checkpoint witnessed; None if it already is."""
-        latest = await run_in_threadpool(self.store.checkpoint)
+        """Try once to get the newest checkpoint witnessed; None if there is nothing to do."""
+        try:
+            latest = await run_in_threadpool(self.store.checkpoint)
+        except StoreError:
+            return None
         if latest.cosigned is not None:
             return None
         text = parse_note(latest.note).text

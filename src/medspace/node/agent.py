@@ -14,7 +14,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,11 +95,15 @@ class Agent:
         self.poll_seconds = poll_seconds
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll and handle until ``stop`` is set; back off while the hub is unreachable."""
+        """Serve both channels until ``stop`` is set."""
+        await asyncio.gather(self._loop(stop, self.witness_step), self._loop(stop, self.work_step))
+
+    async def _loop(self, stop: asyncio.Event, step: Callable[[], Awaitable[None]]) -> None:
+        """Repeat ``step``; back off while the hub is unreachable."""
         backoff = 0.2
         while not stop.is_set():
             try:
-                await self.step()
+                await step()
                 backoff = 0.2
             except (httpx.HTTPError, HubUnavailable) as exc:
                 log.warning("hub unavailable (%s); retrying in %.1f s", exc, backoff)
@@ -107,13 +111,20 @@ class Agent:
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 10.0)
 
-    async def step(self) -> None:
-        """One poll and everything it brought."""
-        waiting = await self._post("/v1/poll", POLL_KIND, Poll(
-            node=self.node.id, sent_at=now_ms(), nonce=new_id()).model_dump(),
-            params={"wait": self.poll_seconds}, timeout=self.poll_seconds + 10)
-        for request in waiting.get("cosign", []):
+    async def _poll(self, channel: str) -> dict[str, Any]:
+        poll = Poll(node=self.node.id, channel=channel, sent_at=now_ms(), nonce=new_id())
+        return await self._post("/v1/poll", POLL_KIND, poll.model_dump(),
+                                params={"wait": self.poll_seconds},
+                                timeout=self.poll_seconds + 10)
+
+    async def witness_step(self) -> None:
+        """One poll of the witness channel: cosign what the hub brings."""
+        for request in (await self._poll("witness")).get("cosign", []):
             await self._cosign(request)
+
+    async def work_step(self) -> None:
+        """One poll of the work channel: decide on studies, answer tasks."""
+        waiting = await self._poll("work")
         for study in waiting.get("studies", []):
             await self._decide(study)
         for message in waiting.get("tasks", []):

@@ -9,6 +9,7 @@ with nothing secret in them.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
@@ -17,7 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
-from medspace.pki.ca import Identity, PkiError, certify
+from medspace.keyfiles import read_private, write_private
+from medspace.ledger.cosignature import Cosigner
+from medspace.ledger.keys import write_key
+from medspace.pki.ca import Identity, IdentityFiles, PkiError, certify, read_identity
+from medspace.wire.signing import WireKey
 
 Role = Literal["hospital", "researcher", "regulator"]
 PARTICIPANT_ID = r"^[a-z0-9][a-z0-9._-]{0,62}$"
@@ -78,3 +83,64 @@ def sign_request(ca: Identity, request: EnrollmentRequest, hosts: list[str]) -> 
     if len(raw) != 32:
         raise PkiError("the request's signing key is not an Ed25519 public key")
     return certify(ca, request.id, hosts, public_key)
+
+
+def init_participant(root: Path, participant: str, role: Role, org: str) -> EnrollmentRequest:
+    """Make a participant's keys in ``root`` and write the request to send to the operator.
+
+    Every participant gets a message signing key and a TLS key; hospitals and the regulator
+    also get a witness key, since they witness the audit log.
+    """
+    if (root / "keys" / "wire.key").exists():
+        raise PkiError(f"{root} already holds the keys of a participant")
+    wire = WireKey.generate(participant)
+    write_private(root / "keys" / "wire.key", wire.seed())
+    witness_vkey = None
+    if role in ("hospital", "regulator"):
+        witness = Cosigner.generate(participant)
+        write_key(root / "keys" / "witness.key", witness)
+        witness_vkey = witness.vkey
+    tls_key = ec.generate_private_key(ec.SECP256R1())
+    write_private(root / "tls" / "participant.key", tls_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    request = EnrollmentRequest(id=participant, role=role, org=org,
+                                sign_key=base64.b64encode(wire.public_key).decode("ascii"),
+                                witness_vkey=witness_vkey, csr=make_csr(participant, tls_key))
+    (root / "enrollment-request.json").write_text(request.model_dump_json(indent=2),
+                                                  encoding="utf-8")
+    return request
+
+
+def read_request(root: Path) -> EnrollmentRequest:
+    """The enrolment request a participant made in ``root``."""
+    try:
+        return EnrollmentRequest.model_validate_json(
+            (root / "enrollment-request.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PkiError(f"{root} holds no participant keys: {exc}") from None
+
+
+def accept(root: Path, enrollment: Enrollment) -> IdentityFiles:
+    """Keep the operator's answer: the certificate and the data space's CA."""
+    request = read_request(root)
+    if enrollment.id != request.id:
+        raise PkiError(f"the enrolment is for {enrollment.id!r}, not {request.id!r}")
+    files = participant_tls(root)
+    files.certificate.write_text(enrollment.certificate, encoding="ascii")
+    files.ca_certificate.write_text(enrollment.ca_certificate, encoding="ascii")
+    read_identity(files.key, files.certificate)
+    (root / "enrollment.json").write_text(enrollment.model_dump_json(indent=2),
+                                          encoding="utf-8")
+    return files
+
+
+def participant_tls(root: Path) -> IdentityFiles:
+    """Where a participant keeps its TLS key, certificate and the CA certificate."""
+    return IdentityFiles(root / "tls" / "participant.key", root / "tls" / "participant.crt",
+                         root / "tls" / "ca.crt")
+
+
+def participant_key(root: Path) -> WireKey:
+    """The participant's message signing key."""
+    return WireKey.from_seed(read_request(root).id, read_private(root / "keys" / "wire.key"))

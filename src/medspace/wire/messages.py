@@ -89,9 +89,14 @@ class TaskResult(_Message):
 
 
 class Poll(_Message):
-    """A node asking for its tasks; signed and fresh, so no one else can take them."""
+    """A node asking for its work, or for checkpoints its witness should cosign.
+
+    Signed and fresh, so no one else can take a node's tasks. The two channels are polled
+    separately so that the hospital's witness keeps answering while its node is busy computing.
+    """
 
     node: str = Field(pattern=ID)
+    channel: Literal["work", "witness"]
     sent_at: int = Field(ge=0)
     nonce: str = Field(pattern=HEX32)
 

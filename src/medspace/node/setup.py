@@ -1,0 +1,114 @@
+"""A hospital's side of joining a data space: make keys, ask to enrol, join, open the node.
+
+A node lives in one folder, and nothing of the hospital's leaves it:
+
+    node.json           id, organisation, the hub's URL and public signing key
+    keys/               message, witness and journal keys; vault and linkage secrets
+    tls/                the node's TLS key, its certificate and the data space's CA
+    enrollment-request.json, enrollment.json   what it asked the operator, and the answer
+    policy.txt          the trust policy (log key, witness keys, quorum)
+    node.db             task and study records
+    journal.db          the node's own journal of releases and refusals
+    witness.db          the node's witness state
+    store.duckdb        the clinical store;  vault.db  the encrypted identity vault
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import httpx
+
+from medspace.keyfiles import private_secret, read_private, write_private
+from medspace.ledger.cosignature import Cosigner
+from medspace.ledger.keys import load_key, write_key
+from medspace.ledger.log import TransparencyLog
+from medspace.ledger.note import Signer, parse_vkey
+from medspace.ledger.quorum import parse_policy
+from medspace.ledger.store import LogStore
+from medspace.ledger.trust import Trust
+from medspace.ledger.witness import Witness
+from medspace.node.agent import AutoApproval, Node
+from medspace.node.state import NodeState
+from medspace.pki.enrollment import (
+    Enrollment,
+    EnrollmentRequest,
+    accept,
+    init_participant,
+    participant_key,
+    participant_tls,
+)
+from medspace.pki.tls import client_context
+from medspace.sqldb import create_engine, sqlite_url
+from medspace.store.engine import ClinicalStore
+from medspace.store.vault import IdentityVault
+
+
+class NodeSetupError(ValueError):
+    """The node folder is missing something, or an enrolment does not fit this node."""
+
+
+def init_node(root: Path, node_id: str, org: str) -> EnrollmentRequest:
+    """Make the node's keys and return the enrolment request to send to the operator."""
+    request = init_participant(root, node_id, "hospital", org)
+    write_key(root / "keys" / "journal.key", Signer.generate(f"{node_id}/journal"))
+    private_secret(root / "keys" / "vault.key")
+    return request
+
+
+def join(root: Path, enrollment: Enrollment, policy_text: str, linkage_key: bytes) -> None:
+    """Keep the operator's answer, the trust policy and the hospitals' shared linkage key."""
+    policy = parse_policy(policy_text)
+    Trust.from_policy(policy)
+    if [log.key for log in policy.logs] != [enrollment.log_vkey]:
+        raise NodeSetupError("the trust policy names another log than the enrolment")
+    accept(root, enrollment)
+    (root / "policy.txt").write_text(policy_text, encoding="utf-8")
+    if not (root / "keys" / "linkage.key").exists():
+        write_private(root / "keys" / "linkage.key", linkage_key)
+    (root / "node.json").write_text(json.dumps({
+        "id": enrollment.id, "hub_url": enrollment.hub_url,
+        "hub_sign_key": enrollment.hub_sign_key, "auto_approve_kinds": ["count"],
+    }, indent=2), encoding="utf-8")
+
+
+def open_node(root: Path) -> tuple[Node, str]:
+    """The node in ``root`` and its hub's URL."""
+    try:
+        config = json.loads((root / "node.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise NodeSetupError(f"{root} has not joined a data space (run `medspace node join`): "
+                             f"{exc}") from None
+    node_id = config["id"]
+    trust = Trust.load(root / "policy.txt")
+    store = ClinicalStore.open_duckdb(root / "store.duckdb")
+    store.create_schema()
+    journal_store = LogStore(create_engine(sqlite_url(root / "journal.db")),
+                             f"{node_id}/journal")
+    node = Node(
+        id=node_id,
+        key=participant_key(root),
+        hub_key=base64.b64decode(config["hub_sign_key"]),
+        trust=trust,
+        state=NodeState(create_engine(sqlite_url(root / "node.db"))),
+        journal=TransparencyLog(journal_store, load_key(root / "keys" / "journal.key", Signer)),
+        witness=Witness(create_engine(sqlite_url(root / "witness.db")),
+                        load_key(root / "keys" / "witness.key", Cosigner),
+                        [parse_vkey(log.key) for log in trust.policy.logs]),
+        store=store,
+        auto_approval=AutoApproval(kinds=frozenset(config.get("auto_approve_kinds", []))),
+    )
+    return node, config["hub_url"]
+
+
+def open_vault(root: Path) -> IdentityVault:
+    """The node's identity vault."""
+    return IdentityVault(create_engine(sqlite_url(root / "vault.db")),
+                         read_private(root / "keys" / "vault.key"))
+
+
+def hub_client(root: Path) -> httpx.AsyncClient:
+    """An HTTP client that speaks mutual TLS to the hub with the node's certificate."""
+    return httpx.AsyncClient(verify=client_context(participant_tls(root)), timeout=30)
