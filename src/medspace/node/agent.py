@@ -177,7 +177,7 @@ class Agent:
             seen = await run_in_threadpool(self.node.state.take, core.id, core.nonce,
                                            core.study, now)
         except Replay as replay:
-            return await self._refuse(None, f"replayed task: {replay}")
+            return await self._refuse(core.id, f"replayed task: {replay}")
         if seen is not None and seen.result is not None:
             resent = SignedMessage.model_validate_json(seen.result)
             await self._send(resent)

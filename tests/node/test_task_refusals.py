@@ -1,0 +1,139 @@
+"""A node refuses, with a logged reason, every task it must not answer (DESIGN §3.2, §3.7)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from medspace.hub.space import open_space
+from medspace.hub.state import tasks
+from medspace.ledger.events import parse_event
+from medspace.ledger.store import LogStore
+from medspace.node.agent import Agent
+from medspace.node.setup import hub_client
+from medspace.sqldb import create_engine, sqlite_url
+from medspace.wire.messages import (
+    TASK_KIND,
+    StudyRequest,
+    Task,
+    TaskCore,
+    TaskResult,
+    new_id,
+    now_ms,
+)
+from medspace.wire.signing import SignedMessage, WireKey
+from tests.spacekit import AS_OF, DataSpace, build
+
+QUERY = {"cohort": {"as_of": AS_OF.isoformat(), "condition_prefixes": ["C34"]},
+         "group_by": ["sex"]}
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory):
+    data_space = build(tmp_path_factory.mktemp("space"), hospitals=3, persons=30)
+    data_space.start_agents()
+    study = data_space.submit(StudyRequest(title="baseline", kind="count", query=QUERY))
+    assert data_space.wait(study)["status"] == "done"
+    data_space.study = study
+    yield data_space
+    data_space.stop()
+
+
+def _handle(space: DataSpace, message: SignedMessage) -> TaskResult | None:
+    node = space.nodes["hospital-a"]
+
+    async def run() -> TaskResult | None:
+        async with hub_client(space.root / "hospital-a") as client:
+            return await Agent(node, space.hub_url, client).handle_task(message)
+
+    return asyncio.run(run())
+
+
+def _dispatched(space: DataSpace) -> SignedMessage:
+    """The task the hub really sent hospital-a for the baseline study."""
+    state = open_space(space.root / "hub").state()
+    with state.engine.connect() as conn:
+        text = conn.execute(sa.select(tasks.c.message).where(
+            tasks.c.node == "hospital-a", tasks.c.study == space.study)).scalar_one()
+    return SignedMessage.model_validate_json(text)
+
+
+def _resigned(space: DataSpace, change: dict[str, Any], key: WireKey | None = None
+              ) -> SignedMessage:
+    task = Task.model_validate(_dispatched(space).body)
+    core = TaskCore.model_validate({**task.core.model_dump(), "id": new_id(),
+                                    "nonce": new_id(), **change})
+    key = key or open_space(space.root / "hub").wire_key()
+    return key.sign(TASK_KIND, Task(core=core, authorization=task.authorization).model_dump())
+
+
+def _last_journal_event(space: DataSpace) -> dict[str, Any]:
+    store = space.nodes["hospital-a"].journal.store
+    size = store.size
+    return json.loads(parse_event(store.entries(size - 1, size)[0]).to_bytes())
+
+
+def _assert_refused(space: DataSpace, result: TaskResult | None, words: str) -> None:
+    assert result is not None and result.status == "refused"
+    assert result.reason is not None and words in result.reason
+    event = _last_journal_event(space)
+    assert event["action"] == "task.refused" and words in event["reason"]
+
+
+def test_node_refuses_task_with_a_bad_signature(space: DataSpace) -> None:
+    forged = _resigned(space, {}, key=WireKey.generate("hub"))
+    assert _handle(space, forged) is None
+    event = _last_journal_event(space)
+    assert event["action"] == "task.refused"
+    assert "not signed by the hub" in event["reason"]
+
+
+def test_node_refuses_an_expired_task(space: DataSpace) -> None:
+    past = now_ms() - 60_000
+    result = _handle(space, _resigned(space, {"issued_at": past - 1000, "expires_at": past}))
+    _assert_refused(space, result, "expired")
+
+
+def test_node_refuses_a_task_of_an_unknown_kind(space: DataSpace) -> None:
+    result = _handle(space, _resigned(space, {"kind": "raw_rows"}))
+    _assert_refused(space, result, "unknown task kind")
+
+
+def test_node_refuses_a_task_for_a_study_it_has_not_approved(space: DataSpace) -> None:
+    result = _handle(space, _resigned(space, {"study": "study-never-approved"}))
+    _assert_refused(space, result, "has not approved")
+
+
+def test_node_refuses_a_task_whose_dispatch_is_not_in_the_log(space: DataSpace) -> None:
+    result = _handle(space, _resigned(space, {"query": {**QUERY, "group_by": ["age_band"]}}))
+    _assert_refused(space, result, "not its dispatch")
+
+
+def test_node_refuses_a_task_addressed_to_another_node(space: DataSpace) -> None:
+    result = _handle(space, _resigned(space, {"node": "hospital-b"}))
+    _assert_refused(space, result, "addressed to hospital-b")
+
+
+def test_replayed_task_gets_the_same_signed_answer_not_a_new_release(space: DataSpace) -> None:
+    journal = space.nodes["hospital-a"].journal.store
+    before = journal.size
+    result = _handle(space, _dispatched(space))
+    assert result is not None and result.status == "released"
+    assert journal.size == before
+
+
+def test_node_refuses_a_task_reusing_another_tasks_nonce(space: DataSpace) -> None:
+    original = Task.model_validate(_dispatched(space).body)
+    result = _handle(space, _resigned(space, {"nonce": original.core.nonce}))
+    _assert_refused(space, result, "replayed")
+
+
+def test_refusals_reach_the_hubs_audit_log(space: DataSpace) -> None:
+    hub = open_space(space.root / "hub")
+    log = LogStore(create_engine(sqlite_url(hub.root / "ledger.db")), hub.origin)
+    actions = [parse_event(e).action for e in log.entries(0, log.size)]
+    assert "task.refused" in actions
