@@ -20,7 +20,14 @@ import httpx
 
 from medspace.httpserve import BackgroundServer, free_port
 from medspace.hub.app import create_app
-from medspace.hub.space import enroll, hub_client, init_space, open_hub, write_policy
+from medspace.hub.space import (
+    enroll,
+    hub_client,
+    init_space,
+    open_hub,
+    open_space,
+    write_policy,
+)
 from medspace.ledger.cosignature import Cosigner
 from medspace.ledger.keys import load_key
 from medspace.ledger.note import parse_vkey
@@ -104,6 +111,11 @@ class DataSpace:
                 time.sleep(0.1)
         raise TimeoutError(f"study {study} did not finish")
 
+    def restart_hub(self) -> None:
+        """Stop the hub and start it again on the same port from its folder."""
+        self.servers[-1].stop()
+        self.servers[-1] = _start_hub(self.root / "hub")
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -141,7 +153,12 @@ def build(root: Path, hospitals: int = 5, persons: int = 60) -> DataSpace:
     data_space.servers.append(BackgroundServer(
         witness_app(witness), port=regulator_port,
         tls=server_options(participant_tls(regulator))).start())
-    hub = open_hub(space, hub_client(space))
-    data_space.servers.append(BackgroundServer(create_app(hub), port=port,
-                                               tls=server_options(space.tls)).start())
+    data_space.servers.append(_start_hub(space.root))
     return data_space
+
+
+def _start_hub(root: Path) -> BackgroundServer:
+    space = open_space(root)
+    hub = open_hub(space, hub_client(space))
+    port = int(space.url.rsplit(":", 1)[1])
+    return BackgroundServer(create_app(hub), port=port, tls=server_options(space.tls)).start()

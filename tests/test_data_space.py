@@ -33,3 +33,35 @@ def test_count_study_is_answered_by_every_hospital_and_pooled(space: DataSpace) 
     pooled = {tuple(cell["key"]): cell["count"] for cell in result["pooled"]}
     assert pooled == {("female",): 5 * 10, ("male",): 5 * 10}
 
+
+
+def test_study_with_an_offline_hospital_finishes_at_its_deadline_with_the_others(
+    space: DataSpace,
+) -> None:
+    space.start_agents(space.hospitals[:4])
+    study = space.submit(StudyRequest(title="partial", kind="count", query=COUNT_QUERY,
+                                      deadline_seconds=4, on_missing="partial"))
+    outcome = space.wait(study)
+    assert outcome["status"] == "done", outcome["result"]
+    assert outcome["result"]["missing"] == ["hospital-e"]
+    assert outcome["result"]["result"]["hospitals"] == space.hospitals[:4]
+
+
+def test_study_that_needs_every_hospital_fails_at_its_deadline(space: DataSpace) -> None:
+    space.start_agents(space.hospitals[:4])
+    study = space.submit(StudyRequest(title="all or nothing", kind="count", query=COUNT_QUERY,
+                                      deadline_seconds=4, on_missing="fail"))
+    outcome = space.wait(study)
+    assert outcome["status"] == "failed"
+    assert outcome["result"]["missing"] == ["hospital-e"]
+
+
+def test_hub_restart_keeps_studies_and_tasks_and_nodes_resume(space: DataSpace) -> None:
+    space.restart_hub()
+    space.start_agents()
+    study = space.submit(StudyRequest(title="after restart", kind="count", query=COUNT_QUERY,
+                                      deadline_seconds=60))
+    space.restart_hub()
+    outcome = space.wait(study)
+    assert outcome["status"] == "done", outcome
+    assert outcome["result"]["missing"] == []

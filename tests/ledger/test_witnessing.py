@@ -16,7 +16,8 @@ def test_checkpoint_counts_once_the_regulator_and_two_thirds_of_hospitals_cosign
     consortium.record(3)
     outcome = consortium.publish()
     assert outcome is not None and outcome.witnessed
-    assert set(outcome.cosigned_by) == {"regulator", *HOSPITALS}
+    assert "regulator" in outcome.cosigned_by
+    assert len(set(outcome.cosigned_by) & set(HOSPITALS)) >= 4
     cosigned = consortium.store.latest_cosigned()
     assert cosigned is not None and cosigned.size == 3
     checkpoint = consortium.trust.check_witnessed(cosigned.cosigned)

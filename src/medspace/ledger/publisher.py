@@ -3,8 +3,9 @@
 The publisher sends each witness the newest checkpoint with a consistency proof from the one
 that witness last cosigned (tlog-witness ``add-checkpoint``), all witnesses at once. It keeps
 only cosignatures that verify under the witness keys it trusts, and stores the cosigned
-checkpoint only when they satisfy the quorum policy: a checkpoint counts only with a quorum
-(DESIGN §3.4). Witnesses that are down or refuse are reported, never waited on past the timeout.
+checkpoint as soon as they satisfy the quorum policy: a checkpoint counts only with a quorum
+(DESIGN §3.4), and waiting for more than a quorum would let one slow or offline witness hold
+everyone up. Witnesses left behind catch up next round with a longer consistency proof.
 """
 
 from __future__ import annotations
@@ -101,18 +102,21 @@ class Publisher:
         if latest.cosigned is not None:
             return None
         text = parse_note(latest.note).text
-        answers = await asyncio.gather(
-            *(self._ask(w, latest, text) for w in self.witnesses), return_exceptions=True
-        )
+        pending = {asyncio.ensure_future(self._ask(w, latest, text)): w for w in self.witnesses}
         lines: list[str] = []
         cosigned_by: list[str] = []
         failures: dict[str, str] = {}
-        for witness, answer in zip(self.witnesses, answers, strict=True):
-            if isinstance(answer, BaseException):
-                failures[witness.name] = str(answer) or type(answer).__name__
-            else:
-                lines.append(answer)
-                cosigned_by.append(witness.name)
+        while pending and not self.policy.satisfied(set(cosigned_by)):
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                witness = pending.pop(future)
+                try:
+                    lines.append(future.result())
+                    cosigned_by.append(witness.name)
+                except Exception as exc:  # each witness's failure is reported, not raised
+                    failures[witness.name] = str(exc) or type(exc).__name__
+        for future in pending:
+            future.cancel()
         witnessed = self.policy.satisfied(set(cosigned_by))
         if witnessed:
             await run_in_threadpool(
