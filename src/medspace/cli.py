@@ -7,16 +7,26 @@ from typing import Annotated
 
 import typer
 
+from medspace.demo import run_demo
+from medspace.hub.cli import serve_hub, space_app
 from medspace.ledger.cli import app as ledger_app
 from medspace.ledger.cli import serve_witness
+from medspace.node.cli import node_app
+from medspace.pki.cli import participant_app
+from medspace.synth.cli import synth
 
 app = typer.Typer(
     help="medspace: a trusted medical data space. Records stay in hospitals; answers and a "
     "witnessed audit log come out.",
     no_args_is_help=True,
 )
+app.add_typer(space_app, name="space")
+app.add_typer(node_app, name="node")
+app.add_typer(participant_app, name="participant")
 app.add_typer(ledger_app, name="ledger")
+app.command("hub")(serve_hub)
 app.command("witness")(serve_witness)
+app.command("synth")(synth)
 
 
 @app.command()
@@ -24,11 +34,12 @@ def demo(
     workdir: Annotated[
         Path, typer.Option(help="Where the demo keeps everything; a re-run continues it.")
     ] = Path("medspace-demo"),
+    patients: Annotated[
+        int, typer.Option(min=50, help="Patients per hospital (scaled by each hospital's size).")
+    ] = 2000,
     serve: Annotated[
         bool, typer.Option(help="Stay up after the scenarios and print the URLs.")
     ] = False,
 ) -> None:
-    """Run the data space's audit ledger on this machine and verify it end to end."""
-    from medspace.demo import run_demo
-
-    raise typer.Exit(run_demo(workdir, serve))
+    """Run the whole data space on this machine: five hospitals, a study, the audit."""
+    raise typer.Exit(run_demo(workdir, patients, serve))
