@@ -27,13 +27,16 @@ def _postgres_url() -> str:
         reason = "MEDSPACE_TEST_PG is not set; PostgreSQL tests skipped"
         _PG_SKIPS.append(reason)
         pytest.skip(reason)
+    engine = create_engine(url)
     try:
-        with create_engine(url).connect() as conn:
+        with engine.connect() as conn:
             conn.execute(sa.text("select 1"))
     except sa.exc.OperationalError as exc:
         reason = f"PostgreSQL at MEDSPACE_TEST_PG does not answer ({exc.orig}); tests skipped"
         _PG_SKIPS.append(reason)
         pytest.skip(reason)
+    finally:
+        engine.dispose()
     return url
 
 

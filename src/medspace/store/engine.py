@@ -1,0 +1,112 @@
+"""Where the clinical store lives: an embedded DuckDB file by default, or PostgreSQL.
+
+Both are opened as Ibis backends, so the cohort queries are written once as Ibis expressions
+and compiled to each engine's SQL; a large site can point the same code at its PostgreSQL (and,
+through Ibis, at Spark or Trino) without a second query layer. Loading goes below Ibis to each
+engine's fastest transactional path (DuckDB's Arrow scan, PostgreSQL's ``COPY``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import ibis
+import sqlalchemy as sa
+from ibis.backends.duckdb import Backend as DuckDBBackend
+from ibis.backends.postgres import Backend as PostgresBackend
+
+from medspace.store.schema import TABLES
+
+EngineKind = Literal["duckdb", "postgres"]
+
+
+class ClinicalStore:
+    """An open clinical store: the Ibis backend plus which engine it is."""
+
+    def __init__(self, backend: DuckDBBackend | PostgresBackend, kind: EngineKind) -> None:
+        self.backend = backend
+        self.kind: EngineKind = kind
+
+    def __repr__(self) -> str:
+        return f"ClinicalStore({self.kind})"
+
+    @classmethod
+    def open_duckdb(cls, path: str | Path) -> ClinicalStore:
+        """Open (or create) the embedded DuckDB file at ``path``."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return cls(ibis.duckdb.connect(str(path)), "duckdb")
+
+    @classmethod
+    def open_postgres(cls, url: str) -> ClinicalStore:
+        """Open the PostgreSQL database at ``url`` (``postgresql://…``; ``?options=`` honoured).
+
+        The URL is parsed with SQLAlchemy's rules so that the same URLs work here as for the
+        node's other state.
+        """
+        parsed = sa.make_url(url)
+        if parsed.get_backend_name() != "postgresql":
+            raise ValueError("open_postgres needs a postgresql:// URL")
+        extra: dict[str, Any] = dict(parsed.query)
+        backend = ibis.postgres.connect(
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database,
+            **extra,
+        )
+        return cls(backend, "postgres")
+
+    @classmethod
+    def open(cls, location: str | Path) -> ClinicalStore:
+        """Open a ``postgresql://`` URL, or else treat ``location`` as a DuckDB file path."""
+        text = str(location)
+        if text.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            return cls.open_postgres(text.replace("postgres://", "postgresql://", 1))
+        return cls.open_duckdb(location)
+
+    def create_schema(self) -> None:
+        """Create every clinical table that does not exist yet (idempotent)."""
+        with self.transaction() as con:
+            for table in TABLES:
+                con.execute(table.ddl())
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """The engine's own connection inside one transaction: all of it commits, or none.
+
+        Yields the DB-API connection (DuckDB's or psycopg's); both accept ``execute``.
+        """
+        con = self.backend.con
+        if self.kind == "postgres":
+            with con.transaction():
+                yield con
+            return
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def table_names(self) -> list[str]:
+        """The names of the tables in the store."""
+        return sorted(self.backend.list_tables())
+
+    def row_counts(self) -> dict[str, int]:
+        """How many rows each clinical table holds (for data-quality reports and tests)."""
+        return {t.name: self.backend.table(t.name).count().to_pyarrow().as_py() for t in TABLES}
+
+    def close(self) -> None:
+        """Release the connection."""
+        self.backend.disconnect()
+
+    def __enter__(self) -> ClinicalStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

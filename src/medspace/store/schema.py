@@ -1,0 +1,209 @@
+"""The clinical store's tables: one definition that every engine and every check reads.
+
+The tables follow the OMOP common data model in shape (person, observation_period, visit,
+condition, drug_exposure, measurement, observation, allergy, procedure, death) but keep codes as
+their source values (ICD-10, ATC, LOINC) instead of mapping them to OMOP concepts, because the
+hospitals' exports carry those codes and the studies ask for them.
+
+No table has a column that could hold a direct identifier: names, ID numbers, phone numbers,
+addresses, medical record numbers and full birth dates live only in the encrypted identity vault.
+``person_id`` is a keyed pseudonym, and the person's birth is kept as year and month only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from medspace.store.codes import (
+    ATC_PATTERN,
+    CODE_PATTERN,
+    ICD10_PATTERN,
+    LOINC_PATTERN,
+    UNIT_PATTERN,
+)
+from medspace.store.tokens import PSEUDONYM_PATTERN
+
+#: The portable SQL types a column may have, with their Arrow equivalents.
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "TEXT": pa.string(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "DOUBLE PRECISION": pa.float64(),
+    "DATE": pa.date32(),
+}
+
+SEXES: tuple[str, ...] = ("female", "male", "other", "unknown")
+VISIT_TYPES: tuple[str, ...] = ("inpatient", "outpatient", "emergency")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its name, portable SQL type, whether it may be empty and, for text, its form.
+
+    Every text column must declare the regular expression its values match: the store holds
+    codes, never free text, so there is nowhere a name or a note could slip in.
+    """
+
+    name: str
+    sql_type: str
+    nullable: bool = False
+    pattern: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.sql_type not in _ARROW_TYPES:
+            raise ValueError(f"column {self.name}: unsupported type {self.sql_type}")
+        if (self.sql_type == "TEXT") != (self.pattern is not None):
+            raise ValueError(f"column {self.name}: text columns, and only they, need a pattern")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table: its columns, primary key and row checks (fixed SQL, never user input)."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The column names in table order."""
+        return tuple(c.name for c in self.columns)
+
+    def arrow_schema(self) -> pa.Schema:
+        """The Arrow types a batch for this table is cast to before loading.
+
+        Every field is nullable here: the loader counts empty required values itself, to say
+        which column is at fault, and the engine's ``NOT NULL`` stands behind it.
+        """
+        return pa.schema([pa.field(c.name, _ARROW_TYPES[c.sql_type]) for c in self.columns])
+
+    def ddl(self) -> str:
+        """``CREATE TABLE`` in the SQL subset that DuckDB and PostgreSQL both accept."""
+        parts = [f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
+        if self.primary_key:
+            parts.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        parts.extend(f"CHECK ({check})" for check in self.checks)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(parts)})"
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _code(name: str, pattern: str = CODE_PATTERN, nullable: bool = False) -> Column:
+    return Column(name, "TEXT", nullable=nullable, pattern=pattern)
+
+
+_PERSON = _code("person_id", PSEUDONYM_PATTERN)
+_VISIT = Column("visit_id", "BIGINT", nullable=True)
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "person",
+        (
+            _PERSON,
+            _code("sex"),
+            Column("birth_year", "INTEGER"),
+            Column("birth_month", "INTEGER", nullable=True),
+        ),
+        primary_key=("person_id",),
+        checks=(
+            _in("sex", SEXES),
+            "birth_year BETWEEN 1850 AND 2200",
+            "birth_month BETWEEN 1 AND 12",
+        ),
+    ),
+    Table(
+        "observation_period",
+        (_PERSON, Column("start_date", "DATE"), Column("end_date", "DATE")),
+        checks=("end_date >= start_date",),
+    ),
+    Table(
+        "visit",
+        (
+            Column("visit_id", "BIGINT"),
+            _PERSON,
+            _code("visit_type"),
+            Column("start_date", "DATE"),
+            Column("end_date", "DATE", nullable=True),
+        ),
+        primary_key=("visit_id",),
+        checks=(_in("visit_type", VISIT_TYPES), "end_date >= start_date"),
+    ),
+    Table(
+        "condition",
+        (
+            _PERSON,
+            _VISIT,
+            _code("condition_source_value", ICD10_PATTERN),
+            Column("start_date", "DATE"),
+            Column("end_date", "DATE", nullable=True),
+        ),
+    ),
+    Table(
+        "drug_exposure",
+        (
+            _PERSON,
+            _VISIT,
+            _code("drug_source_value", ATC_PATTERN),
+            Column("start_date", "DATE"),
+            Column("end_date", "DATE", nullable=True),
+        ),
+    ),
+    Table(
+        "measurement",
+        (
+            _PERSON,
+            _VISIT,
+            _code("measurement_source_value", LOINC_PATTERN),
+            Column("value_as_number", "DOUBLE PRECISION", nullable=True),
+            _code("unit_source_value", UNIT_PATTERN, nullable=True),
+            Column("measurement_date", "DATE"),
+        ),
+    ),
+    Table(
+        "observation",
+        (
+            _PERSON,
+            _VISIT,
+            _code("observation_source_value"),
+            _code("value_as_concept", nullable=True),
+            Column("value_as_number", "DOUBLE PRECISION", nullable=True),
+            Column("observation_date", "DATE"),
+        ),
+    ),
+    Table(
+        "allergy",
+        (
+            _PERSON,
+            _code("allergy_source_value"),
+            _code("reaction_source_value", nullable=True),
+            _code("severity", nullable=True),
+            Column("recorded_date", "DATE"),
+        ),
+        checks=("severity IN ('mild', 'moderate', 'severe')",),
+    ),
+    Table(
+        "procedure",
+        (
+            _PERSON,
+            _VISIT,
+            _code("procedure_source_value"),
+            Column("procedure_date", "DATE"),
+        ),
+    ),
+    Table(
+        "death",
+        (
+            _PERSON,
+            Column("death_date", "DATE"),
+            _code("cause_source_value", ICD10_PATTERN, nullable=True),
+        ),
+        primary_key=("person_id",),
+    ),
+)
+
+TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}

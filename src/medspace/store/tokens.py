@@ -1,0 +1,63 @@
+"""Keyed identifiers: the linkage token hospitals share and the pseudonym a node keeps.
+
+Both are HMAC-SHA256 under a secret key, never a bare hash: an ID number has too little entropy
+(a birth date, a region code and a few digits) for an unkeyed hash to hide it — anyone could hash
+every candidate. The linkage key is shared by the hospitals and never held by the hub, so the hub
+can relay tokens without being able to test guesses; the node key never leaves its node, so a
+pseudonym means nothing outside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+LINKAGE_TOKEN_PATTERN = r"^lt:[0-9a-f]{64}$"
+PSEUDONYM_PATTERN = r"^ps:[0-9a-f]{32}$"
+
+_ID_NUMBER = re.compile(r"^[0-9]{17}[0-9X]$")
+_MIN_KEY_BYTES = 32
+
+
+class TokenError(ValueError):
+    """An ID number, MRN or key that cannot yield a token (the message never repeats it)."""
+
+
+def normalise_id_number(id_number: str) -> str:
+    """The canonical form of an 18-character resident ID number: no spaces, upper-case ``X``.
+
+    Hospitals type the check character as ``x`` or ``X`` and paste numbers with spaces or
+    hyphens; all of them must give the same token or a patient's records would not link.
+    """
+    canonical = re.sub(r"[\s\-]", "", id_number).upper()
+    if not _ID_NUMBER.fullmatch(canonical):
+        raise TokenError("not an 18-character ID number (17 digits and a digit or X)")
+    return canonical
+
+
+def _check_key(key: bytes, what: str) -> None:
+    if not isinstance(key, bytes) or len(key) < _MIN_KEY_BYTES:
+        raise TokenError(f"the {what} must be at least {_MIN_KEY_BYTES} bytes")
+
+
+def linkage_token(id_number: str, linkage_key: bytes) -> str:
+    """``lt:`` + HMAC-SHA256(linkage_key, normalised ID number) in hex: the cross-hospital link."""
+    _check_key(linkage_key, "linkage key")
+    canonical = normalise_id_number(id_number)
+    digest = hmac.new(linkage_key, canonical.encode("ascii"), hashlib.sha256).hexdigest()
+    return f"lt:{digest}"
+
+
+def person_pseudonym(mrn: str, node_key: bytes) -> str:
+    """``ps:`` + 128 bits of HMAC-SHA256(node_key, MRN): the node-local ``person_id``.
+
+    The same MRN always gives the same pseudonym at a node, so re-ingesting a patient updates
+    the same person; 128 bits make collisions negligible at any hospital's size.
+    """
+    _check_key(node_key, "node key")
+    canonical = mrn.strip()
+    if not canonical:
+        raise TokenError("an empty MRN has no pseudonym")
+    digest = hmac.new(node_key, b"medspace-person\x00" + canonical.encode("utf-8"), hashlib.sha256)
+    return f"ps:{digest.hexdigest()[:32]}"
