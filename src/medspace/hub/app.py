@@ -149,6 +149,12 @@ def create_app(hub: Hub) -> FastAPI:
         request = _model(StudyRequest, _opened(hub, message, "study", {"researcher"}))
         return {"study": await hub.submit(message.signer, request)}
 
+    @app.get("/v1/nodes")
+    def nodes() -> list[dict[str, Any]]:
+        """Each hospital and when its node last called in (None: not since the hub started)."""
+        return [{"id": p.id, "org": p.org, "last_seen_ms": hub.last_seen.get(p.id)}
+                for p in hub.state.participants("hospital")]
+
     @app.get("/v1/studies/{study_id}")
     def study(study_id: str) -> dict[str, Any]:
         """A study's status and, once finished, its result."""

@@ -87,6 +87,7 @@ class Hub:
         self._mail: dict[str, _Mailbox] = defaultdict(_Mailbox)
         self._appended = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.last_seen: dict[str, int] = {}
         node_witnesses = [
             WitnessEndpoint(parse_cosigner_vkey(w.key), self._node_sender(w.name))
             for w in policy.witnesses
@@ -96,10 +97,12 @@ class Hub:
 
     # -- the audit log -------------------------------------------------------------------
 
-    async def record(self, **fields: Any) -> int:
-        """Append an audit event of the hub's own and wake the publisher."""
+    async def record(self, actor: str | None = None, role: str = "hub", **fields: Any) -> int:
+        """Append an audit event (the hub's own unless ``actor`` says whose) and wake the publisher.
+        """
+        actor = actor or self.key.participant
         index = await self.audit.record_async(
-            new_event(actor=self.key.participant, org=self.key.participant, role="hub", **fields)
+            new_event(actor=actor, org=actor, role=role, **fields)
         )
         self._appended.set()
         return index
@@ -167,6 +170,7 @@ class Hub:
 
     async def poll(self, node: str, channel: str, wait: float) -> dict[str, Any]:
         """What waits for ``node`` on ``channel``, waiting up to ``wait`` seconds for something."""
+        self.last_seen[node] = now_ms()
         mailbox = self._mail[node]
         wake = mailbox.wake_witness if channel == "witness" else mailbox.wake_work
         loop = asyncio.get_running_loop()
@@ -227,6 +231,7 @@ class Hub:
         if study is None or study["status"] not in ("open", "running"):
             raise HubError(404, f"no open study {approval.study}")
         await self.record(
+            actor=approval.node, role="hospital",
             action="study.approved" if approval.decision == "permit" else "study.refused",
             subject=f"study:{approval.study}", purpose="research", decision=approval.decision,
             reason=approval.reason, payload_digest=digest(approval.model_dump()),
@@ -302,8 +307,9 @@ class Hub:
                                    if a and a["status"] == "refused"},
                        "denied": sorted(n for n, d in decisions.items() if d == "deny")}
             status = "done"
+        if not await run_in_threadpool(self.state.set_study, study_id, status, outcome):
+            return
         await run_in_threadpool(self.state.expire_tasks, study_id)
-        await run_in_threadpool(self.state.set_study, study_id, status, outcome)
         await self.record(action="result.released", subject=f"study:{study_id}",
                           purpose="research", decision="permit" if status == "done" else "deny",
                           payload_digest=digest(outcome))

@@ -7,6 +7,7 @@ undelivered or unanswered task where it left them, so nodes resume and studies f
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ studies = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("deadline_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_ms", sa.BigInteger, nullable=True),
     sa.Column("result", sa.Text, nullable=True),
 )
 approvals = sa.Table(
@@ -139,13 +141,24 @@ class HubState:
                 sa.select(studies.c.id).where(studies.c.status.in_(["open", "running"]))
             ).scalars())
 
-    def set_study(self, study_id: str, status: str, result: dict[str, Any] | None = None) -> None:
-        """Move a study on, and keep its result when it has one."""
+    def set_study(self, study_id: str, status: str, result: dict[str, Any] | None = None) -> bool:
+        """Move an unfinished study on, keeping its result; False if it had already finished.
+
+        The check and the change are one statement, so of two concurrent attempts to finish a
+        study exactly one succeeds.
+        """
         values: dict[str, Any] = {"status": status}
         if result is not None:
             values["result"] = json.dumps(result)
+        if status in ("done", "failed"):
+            values["finished_ms"] = time.time_ns() // 1_000_000
         with self.engine.begin() as conn:
-            conn.execute(studies.update().where(studies.c.id == study_id).values(**values))
+            changed = conn.execute(
+                studies.update()
+                .where(studies.c.id == study_id, studies.c.status.in_(["open", "running"]))
+                .values(**values)
+            ).rowcount
+        return changed == 1
 
     def record_approval(self, study: str, node: str, decision: str, message: str) -> None:
         """Keep a node's signed decision on a study (the first one stands)."""

@@ -1,0 +1,283 @@
+"""HL7 v2 batch files: split into messages, route each to its patient, map segments to facts.
+
+Line endings are normalised first: files are read in universal-newline mode, so ``\\r``,
+``\\n`` and ``\\r\\n`` all end a segment, and each message is re-joined with ``\\r`` before
+python-hl7 sees it (it silently misparses ``\\n``). Routing needs only the MRN in PID-3, read
+by a plain split; the full parse happens once, per batch, in :class:`Hl7Mapper`. A message that
+does not parse is quarantined whole; a segment that cannot be mapped is quarantined alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import hl7
+
+from medspace.connector.mapping import (
+    Fact,
+    Origin,
+    PatientRows,
+    PersonFacts,
+    atc,
+    birth_date_in_range,
+    icd10,
+    required,
+)
+from medspace.connector.quarantine import Quarantine, Rejected
+from medspace.store.vault import Identity
+
+_ENVELOPE = frozenset({"FHS", "BHS", "BTS", "FTS"})
+_PATIENT_CLASS = {"I": "inpatient", "O": "outpatient", "E": "emergency"}
+_SEXES = {"F": "female", "M": "male", "O": "other", "U": "unknown", "A": "other", "N": "unknown"}
+_ATC_SYSTEMS = frozenset({"WHOATC", "ATC"})
+_RESPONSE_CODE = "treatment-response"
+
+Routed = tuple[str, Origin, str]
+
+
+def files(export_dir: Path) -> list[Path]:
+    """The HL7 batch files of an export, ADT first so identities and visits come early."""
+    return sorted(export_dir.glob("*.hl7"), key=lambda p: (not p.stem.startswith("ADT"), p.name))
+
+
+def messages(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(message number, segments)`` for each message in a file, whatever its line endings.
+
+    Segments before the first MSH that are not batch envelope come out as message 0 so that
+    they can be quarantined rather than dropped.
+    """
+    number, current = 0, []
+    with path.open(encoding="utf-8", newline=None) as handle:
+        for raw in handle:
+            segment = raw.rstrip("\n")
+            if not segment or segment[:3] in _ENVELOPE:
+                continue
+            if segment.startswith("MSH"):
+                if current:
+                    yield number, current
+                number, current = number + 1, []
+            current.append(segment)
+    if current:
+        yield number, current
+
+
+def _mrn_from_pid3(value: str) -> str | None:
+    for rep in value.split("~"):
+        parts = rep.split("^")
+        if len(parts) > 4 and parts[4] == "MR" and parts[0]:
+            return parts[0]
+    return None
+
+
+def _route_key(segments: list[str]) -> str:
+    if not segments[0].startswith("MSH"):
+        raise Rejected("HL7 message does not parse", "segments outside any message")
+    for segment in segments:
+        if segment.startswith("PID|"):
+            fields = segment.split("|")
+            mrn = _mrn_from_pid3(fields[3]) if len(fields) > 3 else None
+            return required(mrn, "PID-3 (MR)")
+    raise Rejected("missing required field", "PID segment")
+
+
+def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> Iterator[Routed]:
+    """Every message as ``(MRN, origin, message text joined by \\r)``; the rest quarantined."""
+    del skipped  # every HL7 message is routed; skipped segments are counted when mapped
+    for path in files(export_dir):
+        for number, segments in messages(path):
+            text = "\r".join(segments)
+            header = segments[0].split("|")
+            kind = header[8] if len(header) > 8 and header[0] == "MSH" else "unknown"
+            try:
+                key = _route_key(segments)
+            except Rejected as rejected:
+                quarantine.add(path.name, number, kind, rejected, text)
+                continue
+            yield key, Origin(path.name, number, kind), text
+
+
+def _date(value: str, what: str) -> dt.date:
+    text = required(value, what)
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        raise Rejected("invalid date", f"{what}={text!r}") from None
+
+
+class _Message:
+    """Field and component access on a parsed message, with HL7 escapes undone."""
+
+    def __init__(self, text: str) -> None:
+        try:
+            self.parsed = hl7.parse(text)
+        except Exception as exc:  # python-hl7 raises assorted errors on malformed input
+            raise Rejected("HL7 message does not parse", f"{type(exc).__name__}: {exc}") from None
+
+    def field(self, segment: hl7.Segment, n: int) -> str:
+        return str(segment[n]) if len(segment) > n else ""
+
+    def components(self, segment: hl7.Segment, n: int) -> list[str]:
+        return [self.parsed.unescape(c) for c in self.field(segment, n).split("^")]
+
+    @staticmethod
+    def component(parts: list[str], n: int) -> str:
+        return parts[n - 1] if len(parts) >= n else ""
+
+
+def _person(m: _Message, pid: hl7.Segment) -> PersonFacts:
+    mrn = required(_mrn_from_pid3(m.field(pid, 3)), "PID-3 (MR)")
+    id_number = None
+    for rep in m.field(pid, 3).split("~"):
+        parts = rep.split("^")
+        if len(parts) > 4 and parts[4] == "NNCHN":
+            id_number = parts[0]
+    name = "".join(m.components(pid, 5)[:2])
+    birth = birth_date_in_range(_date(m.field(pid, 7), "PID-7"))
+    sex = _SEXES.get(m.field(pid, 8) or "U")
+    if sex is None:
+        raise Rejected("invalid code", f"PID-8={m.field(pid, 8)!r}")
+    address = m.components(pid, 11)
+    street, city, province, district = (m.component(address, i) for i in (1, 3, 4, 8))
+    city = "" if city == province else city
+    phone = m.component(m.components(pid, 13), 1)
+    death = m.field(pid, 29)
+    identity = Identity(
+        name=name,
+        mrn=mrn,
+        id_number=id_number or None,
+        phone=phone or None,
+        address=f"{province}{city}{district}{street}" or None,
+        birth_date=birth,
+    )
+    return PersonFacts(identity, sex, birth, _date(death, "PID-29") if death else None)
+
+
+def _coded(m: _Message, segment: hl7.Segment, n: int, systems: frozenset[str]) -> str:
+    parts = m.components(segment, n)
+    code, system = m.component(parts, 1), m.component(parts, 3)
+    if not code and not system:
+        raise Rejected("no code (text only)", f"{segment[0]}-{n}")
+    if system not in systems:
+        raise Rejected("unknown code system", f"{segment[0]}-{n}: {system!r}")
+    return required(code, f"{segment[0]}-{n}")
+
+
+class Hl7Mapper:
+    """Maps one batch's messages into :class:`PatientRows`, quarantining what fails."""
+
+    def __init__(self, quarantine: Quarantine, skipped: Counter[str]) -> None:
+        self.quarantine = quarantine
+        self.skipped = skipped
+
+    def add(self, patients: dict[str, PatientRows], key: str, origin: Origin, text: str) -> None:
+        """Parse one message; its PID fills in the patient the first time they are seen."""
+        try:
+            m = _Message(text)
+            rows = patients.setdefault(key, PatientRows(key))
+            if rows.person is None:
+                rows.person = _person(m, m.parsed.segment("PID"))
+                rows.person_origin = Origin(origin.source, origin.position, "PID")
+        except (Rejected, KeyError) as exc:
+            rejected = exc if isinstance(exc, Rejected) else Rejected("missing required field")
+            self.quarantine.add(origin.source, origin.position, origin.kind, rejected, text)
+            return
+        visit = None
+        for segment in m.parsed:
+            kind = str(segment[0])
+            try:
+                fact = self._fact(m, segment, kind, visit, origin)
+                if fact is not None:
+                    rows.add(fact)
+            except Rejected as rejected:
+                self.quarantine.add(origin.source, origin.position, kind, rejected, str(segment))
+                continue
+            if fact is not None and kind == "PV1":
+                visit = fact.visit_ref
+
+    def _fact(
+        self, m: _Message, seg: hl7.Segment, kind: str, visit: str | None, origin: Origin
+    ) -> Fact | None:
+        at = Origin(origin.source, origin.position, kind)
+        if kind == "PV1":
+            visit_type = _PATIENT_CLASS.get(m.field(seg, 2))
+            if visit_type is None:
+                raise Rejected("invalid code", f"PV1-2={m.field(seg, 2)!r}")
+            row = {
+                "visit_type": visit_type,
+                "start_date": _date(m.field(seg, 44), "PV1-44"),
+                "end_date": _date(m.field(seg, 45), "PV1-45") if m.field(seg, 45) else None,
+            }
+            return Fact("visit", row, at, required(m.field(seg, 19), "PV1-19"))
+        if kind == "DG1":
+            code = icd10(_coded(m, seg, 3, frozenset({"I10", "ICD10"})))
+            row = {"condition_source_value": code, "start_date": _date(m.field(seg, 5), "DG1-5")}
+            return Fact("condition", row, at, visit)
+        if kind == "AL1":
+            code = _coded(m, seg, 3, frozenset({"SCT", "SNM"}))
+            when = m.field(seg, 6) or m.field(self._msh(m), 7)
+            row = {"allergy_source_value": code, "recorded_date": _date(when, "AL1-6")}
+            return Fact("allergy", row, at)
+        if kind == "PR1":
+            code = _coded(m, seg, 3, frozenset({"I9C", "I10P", "SCT"}))
+            when = _date(m.field(seg, 5), "PR1-5")
+            row = {"procedure_source_value": code, "procedure_date": when}
+            return Fact("procedure", row, at, visit)
+        if kind == "RXE":
+            timing = m.components(seg, 1)
+            start, end = m.component(timing, 4), m.component(timing, 5)
+            row = {
+                "drug_source_value": atc(_coded(m, seg, 2, _ATC_SYSTEMS)),
+                "start_date": _date(start, "RXE-1.4"),
+                "end_date": _date(end, "RXE-1.5") if end else None,
+            }
+            return Fact("drug_exposure", row, at, visit)
+        if kind == "RXA":
+            row = {
+                "drug_source_value": atc(_coded(m, seg, 5, _ATC_SYSTEMS)),
+                "start_date": _date(m.field(seg, 3), "RXA-3"),
+            }
+            return Fact("drug_exposure", row, at, visit)
+        if kind == "OBX":
+            return self._obx(m, seg, visit, at)
+        return None
+
+    @staticmethod
+    def _msh(m: _Message) -> hl7.Segment:
+        return m.parsed.segment("MSH")
+
+    def _obx(self, m: _Message, seg: hl7.Segment, visit: str | None, at: Origin) -> Fact | None:
+        value_type = m.field(seg, 2)
+        code_parts = m.components(seg, 3)
+        code, system = m.component(code_parts, 1), m.component(code_parts, 3)
+        when = _date(m.field(seg, 14) or m.field(self._msh(m), 7), "OBX-14")
+        if value_type == "TX":
+            self.skipped["OBX (free text)"] += 1
+            return None
+        if code == _RESPONSE_CODE:
+            answer = m.component(m.components(seg, 5), 1)
+            if answer not in ("Y", "N"):
+                raise Rejected("invalid code", f"OBX-5={answer!r}")
+            row = {
+                "observation_source_value": _RESPONSE_CODE,
+                "value_as_concept": answer,
+                "observation_date": when,
+            }
+            return Fact("observation", row, at, visit)
+        if system != "LN":
+            raise Rejected("unknown code system", f"OBX-3: {system!r}")
+        raw_value = m.field(seg, 5)
+        try:
+            value = float(raw_value) if raw_value else None
+        except ValueError:
+            raise Rejected("invalid value", f"OBX-5={raw_value!r}") from None
+        unit = m.component(m.components(seg, 6), 1) or None
+        row = {
+            "measurement_source_value": required(code, "OBX-3"),
+            "value_as_number": value,
+            "unit_source_value": unit,
+            "measurement_date": when,
+        }
+        return Fact("measurement", row, at, visit)

@@ -1,0 +1,108 @@
+"""What an ingest did: records loaded and quarantined per type, speed, and data quality.
+
+The report holds counts and categories only, never a record's content, so it can be shown,
+logged or sent to the hub without disclosing anyone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medspace.store.engine import ClinicalStore
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """The store's state after an ingest: rows per table and two completeness measures."""
+
+    rows: dict[str, int]
+    persons_with_condition: float
+    """Share of persons with at least one condition (0–1)."""
+    measurements_with_unit: float
+    """Share of lab measurements that carry a unit (0–1)."""
+
+    @classmethod
+    def measure(cls, store: ClinicalStore) -> DataQuality:
+        """Compute the measures with three small aggregate queries."""
+        rows = store.row_counts()
+        persons = rows.get("person", 0)
+        cond = store.backend.table("condition")
+        with_condition = cond.person_id.nunique().to_pyarrow().as_py() if persons else 0
+        meas = store.backend.table("measurement")
+        with_unit = meas.unit_source_value.notnull().sum().to_pyarrow().as_py() or 0
+        total = rows.get("measurement", 0)
+        return cls(
+            rows=rows,
+            persons_with_condition=with_condition / persons if persons else 0.0,
+            measurements_with_unit=with_unit / total if total else 0.0,
+        )
+
+
+@dataclass
+class IngestReport:
+    """Counts of one :func:`medspace.connector.load_export` run."""
+
+    export_dir: Path
+    export_format: str
+    quarantine_file: Path
+    patients: int = 0
+    """Patients loaded by this run."""
+    patients_already_loaded: int = 0
+    """Patients skipped because an earlier run had loaded them."""
+    batches: int = 0
+    rows: Counter[str] = field(default_factory=Counter)
+    """Rows written per clinical table by this run."""
+    loaded: Counter[str] = field(default_factory=Counter)
+    """Source records loaded, per resource type or HL7 segment."""
+    quarantined_by_kind: Counter[str] = field(default_factory=Counter)
+    quarantined_by_reason: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    """Source records deliberately not loaded (free-text notes), per type."""
+    seconds: float = 0.0
+    quality: DataQuality | None = None
+
+    @property
+    def quarantined(self) -> int:
+        """Source records rejected in this run."""
+        return sum(self.quarantined_by_reason.values())
+
+    @property
+    def records(self) -> int:
+        """Source records handled: loaded, quarantined or skipped."""
+        return sum(self.loaded.values()) + self.quarantined + sum(self.skipped.values())
+
+    @property
+    def records_per_second(self) -> float:
+        """Throughput over the whole run, reading to commit."""
+        return self.records / self.seconds if self.seconds else 0.0
+
+    def to_text(self) -> str:
+        """A short plain-text summary for a console or a log."""
+        lines = [
+            f"ingest of {self.export_dir} ({self.export_format})",
+            f"  patients loaded: {self.patients:,}"
+            f" (already loaded before: {self.patients_already_loaded:,}) in {self.batches} batches",
+            f"  source records: {self.records:,} in {self.seconds:.1f} s"
+            f" ({self.records_per_second:,.0f} records/s)",
+            "  loaded per type: " + _counts(self.loaded),
+            f"  quarantined: {self.quarantined:,} → {self.quarantine_file}",
+        ]
+        if self.quarantined:
+            lines.append("    by reason: " + _counts(self.quarantined_by_reason))
+            lines.append("    by type: " + _counts(self.quarantined_by_kind))
+        if self.skipped:
+            lines.append("  not loaded (free text): " + _counts(self.skipped))
+        if self.quality is not None:
+            q = self.quality
+            lines += [
+                "  store rows: " + _counts(Counter(q.rows)),
+                f"  persons with ≥1 condition: {q.persons_with_condition:.1%};"
+                f" lab results with a unit: {q.measurements_with_unit:.1%}",
+            ]
+        return "\n".join(lines)
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counter.items())) or "none"

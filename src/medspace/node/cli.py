@@ -1,0 +1,86 @@
+"""``medspace node …``: a hospital joins the data space and runs its node."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from medspace.keyfiles import KeyFileError, read_private
+from medspace.ledger.trust import TrustError
+from medspace.node.agent import Agent
+from medspace.node.setup import NodeSetupError, hub_client, init_node, join, open_node
+from medspace.pki.ca import PkiError
+from medspace.pki.enrollment import Enrollment
+
+node_app = typer.Typer(help="Run a hospital's node: join a data space, then serve it.",
+                       no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+@node_app.command("init")
+def init_command(
+    folder: Annotated[Path, typer.Argument(help="Folder for the node's keys and data.")],
+    node_id: Annotated[str, typer.Option("--id", help="The hospital's id, e.g. hospital-a.")],
+    org: Annotated[str, typer.Option(help="The hospital's name or organisation id.")],
+) -> None:
+    """Make the node's keys and the enrolment request to send to the operator."""
+    try:
+        init_node(folder, node_id, org)
+    except (PkiError, KeyFileError) as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"send {folder / 'enrollment-request.json'} to the data space operator")
+
+
+@node_app.command("join")
+def join_command(
+    folder: Annotated[Path, typer.Argument(help="The node's folder.")],
+    enrollment: Annotated[Path, typer.Argument(help="The enrolment the operator sent back.")],
+    policy: Annotated[Path, typer.Argument(help="The data space's trust policy (policy.txt).")],
+    linkage_key: Annotated[Path, typer.Option(
+        help="The 32-byte key the hospitals share for linkage tokens (never the hub's).")],
+) -> None:
+    """Keep the certificate, the trust policy and the linkage key: the node can now run."""
+    try:
+        join(folder, Enrollment.model_validate_json(enrollment.read_text()),
+             policy.read_text(encoding="utf-8"), read_private(linkage_key))
+    except (OSError, ValidationError, NodeSetupError, PkiError, TrustError,
+            KeyFileError) as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"{folder} joined the data space; start it with `medspace node run {folder}`")
+
+
+@node_app.command("run")
+def run_command(
+    folder: Annotated[Path, typer.Argument(help="The node's folder.")],
+) -> None:
+    """Run the node's agent: it calls out to the hub and never accepts connections."""
+    try:
+        node, hub_url = open_node(folder)
+    except (NodeSetupError, TrustError, KeyFileError, OSError) as exc:
+        raise _fail(str(exc)) from None
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        async with hub_client(folder) as client:
+            await Agent(node, hub_url, client).run(stop)
+        await asyncio.to_thread(node.journal.close)
+
+    err.print(f"node {node.id} connecting to {hub_url}")
+    asyncio.run(main())
