@@ -4,7 +4,8 @@ SQLite is the default and PostgreSQL the production choice. Both are used the sa
 SQLAlchemy Core; this module makes SQLite behave as a durable, concurrent store: write-ahead
 logging, a full sync on every commit (an acknowledged write survives a crash or power loss),
 a busy timeout instead of instant lock errors, and ``BEGIN IMMEDIATE`` so that a writer takes
-the lock at the start of its transaction rather than failing halfway through it.
+the lock at the start of its transaction rather than failing halfway through it. Readers use
+``read_only(engine)``, whose transactions take no lock at all.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+_READ_ONLY = "medspace_read_only"
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -43,6 +46,16 @@ def create_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        reading = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same database, for transactions that only read.
+
+    On SQLite their transactions begin deferred, so they take no write lock and never hold up
+    a writer (WAL readers see the last commit); on PostgreSQL nothing changes.
+    """
+    return engine.execution_options(**{_READ_ONLY: True})

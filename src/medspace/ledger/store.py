@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from medspace.ledger import merkle
 from medspace.ledger.merkle import Subtree
+from medspace.sqldb import read_only
 
 MAX_ENTRY_BYTES = 64 * 1024
 _LEVEL_BITS = 6
@@ -87,6 +88,7 @@ class LogStore:
     def __init__(self, engine: Engine, origin: str) -> None:
         self.engine = engine
         self.origin = origin
+        self._reader = read_only(engine)
         metadata.create_all(engine)
         self._cache: dict[int, bytes] = {}
         self._cache_lock = threading.Lock()
@@ -112,7 +114,7 @@ class LogStore:
 
     def head(self) -> tuple[int, bytes]:
         """The committed size and root."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(head_table.c.size, head_table.c.root)).one()
         self._known_size = max(self._known_size, row.size)
         return row.size, bytes(row.root)
@@ -186,7 +188,7 @@ class LogStore:
 
     def _range_hashes(self, ranges: Sequence[merkle.Range]) -> list[bytes]:
         parts = [merkle.perfect_subtrees(s, e) for s, e in ranges]
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             hashes = iter(self._read_subtrees(conn, [p for part in parts for p in part]))
         return [merkle.fold([next(hashes) for _ in part]) for part in parts]
 
@@ -222,7 +224,7 @@ class LogStore:
         """Entries ``[start, end)``."""
         if not 0 <= start <= end:
             raise StoreError(f"bad entry range {start}..{end}")
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 sa.select(entries_table.c.data)
                 .where(entries_table.c.idx >= start, entries_table.c.idx < end)
@@ -243,7 +245,7 @@ class LogStore:
             query = query.order_by(checkpoints_table.c.size.desc()).limit(1)
         else:
             query = query.where(checkpoints_table.c.size == size)
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             raise StoreError("the log has no checkpoint yet" if size is None else
@@ -252,7 +254,7 @@ class LogStore:
 
     def latest_cosigned(self, at_least: int = 0) -> StoredCheckpoint | None:
         """The newest checkpoint witnesses cosigned, if it covers ``at_least`` entries."""
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 sa.select(checkpoints_table)
                 .where(checkpoints_table.c.cosigned.is_not(None))
@@ -271,7 +273,7 @@ class LogStore:
             .order_by(checkpoints_table.c.size)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(query).all()
         return [StoredCheckpoint(r.size, r.note, r.cosigned) for r in rows]
 
