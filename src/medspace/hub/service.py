@@ -136,6 +136,7 @@ class Hub:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish checkpoints and close studies at their deadline until ``stop`` is set."""
         try:
+            self._background(self._resume())
             await asyncio.gather(
                 self.publisher.run(stop, interval=0.25, wake=self._appended),
                 self._deadlines(stop),
@@ -143,6 +144,16 @@ class Hub:
         finally:
             if self.client is not None:
                 await self.client.aclose()
+
+    async def _resume(self) -> None:
+        """Dispatch the tasks a stopped hub owed: approvals it recorded but never acted on."""
+        for study_id in await run_in_threadpool(self.state.open_studies):
+            study = await run_in_threadpool(self.state.study, study_id)
+            decisions = await run_in_threadpool(self.state.approvals, study_id)
+            dispatched = await run_in_threadpool(self.state.task_results, study_id)
+            for node, decision in decisions.items():
+                if study is not None and decision == "permit" and node not in dispatched:
+                    await self._dispatch(study, node)
 
     # -- witnesses behind a node's firewall ----------------------------------------------
 
