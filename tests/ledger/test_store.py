@@ -158,3 +158,21 @@ def test_two_stores_on_one_database_append_one_after_the_other(database_url: str
     assert first.head()[1] == merkle.root(first.entries(0, 40))
     first.engine.dispose()
     second.engine.dispose()
+
+
+def test_coroutines_appending_concurrently_each_get_their_own_durable_index(
+    store: LogStore,
+) -> None:
+    import asyncio
+
+    sequencer = Sequencer(store, fake_sign)
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(sequencer.append_async(f"c{i}".encode())
+                                      for i in range(300)))
+
+    indexes = asyncio.run(main())
+    sequencer.close()
+    assert sorted(indexes) == list(range(300))
+    stored = store.entries(0, 300)
+    assert all(stored[index] == f"c{i}".encode() for i, index in enumerate(indexes))

@@ -7,8 +7,6 @@ the log never holds anything but pseudonyms and digests (DESIGN §3.5).
 
 from __future__ import annotations
 
-import asyncio
-
 from medspace.ledger.checkpoint import Checkpoint, sign_checkpoint
 from medspace.ledger.events import AuditEvent
 from medspace.ledger.note import Signer
@@ -42,7 +40,7 @@ class TransparencyLog:
 
     async def record_async(self, event: AuditEvent) -> int:
         """``record`` for async callers: waits without blocking the event loop."""
-        return await asyncio.wrap_future(self.sequencer.submit(event.to_bytes()))
+        return await self.sequencer.append_async(event.to_bytes())
 
     def close(self) -> None:
         """Finish the queued appends and stop taking new ones."""
