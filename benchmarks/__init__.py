@@ -99,8 +99,8 @@ def table(figures: list[Figure]) -> str:
         if f.target is None:
             cells += ["—", "—", "—"]
         else:
-            ratio = f.value / f.target.value
-            cells += [str(f.target), f"{ratio:.2f}", "yes" if f.target.met_by(f.value) else "**no**"]
+            meets = "yes" if f.target.met_by(f.value) else "**no**"
+            cells += [str(f.target), f"{f.value / f.target.value:.2f}", meets]
         if with_baseline:
             cells.append("—" if f.baseline is None else f"×{f.baseline:.1f}")
         cells.append(f.note)
@@ -141,9 +141,11 @@ def percentile(values: list[float], q: float) -> float:
     """The ``q``-th percentile (0..100) by linear interpolation; NaN when nothing was measured."""
     if not values:
         return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=1000, method="inclusive")[round(q * 10) - 1]
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @contextmanager
@@ -196,16 +198,24 @@ def postgres_base_url() -> str:
 
 
 def postgres_version() -> str:
-    """The PostgreSQL server's version, or why there is none to report."""
+    """The server's version and durability settings, or why there is none to report.
+
+    Durable appends on PostgreSQL mean something only with fsync and synchronous_commit on.
+    """
     try:
         engine = create_engine(postgres_base_url())
     except PostgresUnavailable as exc:
         return f"not measured ({exc})"
     try:
         with engine.connect() as conn:
-            return str(conn.execute(sa.text("show server_version")).scalar())
+            version = conn.execute(sa.text("show server_version")).scalar()
+            settings = [
+                f"{name}={conn.execute(sa.text(f'show {name}')).scalar()}"
+                for name in ("fsync", "synchronous_commit", "wal_sync_method")
+            ]
     finally:
         engine.dispose()
+    return f"{version}; {', '.join(settings)}"
 
 
 @contextmanager

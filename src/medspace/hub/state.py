@@ -14,6 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from medspace.sqldb import read_only
+
 metadata = sa.MetaData()
 
 participants = sa.Table(
@@ -101,7 +103,7 @@ class HubState:
 
     def participant(self, participant_id: str) -> Participant | None:
         """The registered participant with this id."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             row = conn.execute(
                 sa.select(participants).where(participants.c.id == participant_id)
             ).first()
@@ -112,7 +114,7 @@ class HubState:
         query = sa.select(participants).order_by(participants.c.id)
         if role is not None:
             query = query.where(participants.c.role == role)
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             return [Participant(**row._mapping) for row in conn.execute(query)]
 
     def add_study(self, study_id: str, researcher: str, request: dict[str, Any],
@@ -125,7 +127,7 @@ class HubState:
 
     def study(self, study_id: str) -> dict[str, Any] | None:
         """A study's row, with its request and result decoded."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             row = conn.execute(sa.select(studies).where(studies.c.id == study_id)).first()
         if row is None:
             return None
@@ -136,7 +138,7 @@ class HubState:
 
     def open_studies(self) -> list[str]:
         """Studies not yet finished: a restarted hub resumes these."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             return list(conn.execute(
                 sa.select(studies.c.id).where(studies.c.status.in_(["open", "running"]))
             ).scalars())
@@ -171,7 +173,7 @@ class HubState:
 
     def approvals(self, study: str) -> dict[str, str]:
         """Each node's decision on ``study``."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             rows = conn.execute(sa.select(approvals.c.node, approvals.c.decision)
                                 .where(approvals.c.study == study))
             return {row.node: row.decision for row in rows}
@@ -184,7 +186,7 @@ class HubState:
 
     def pending_tasks(self, node: str) -> list[str]:
         """Signed tasks waiting for ``node``: queued, or delivered but not yet answered."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             return list(conn.execute(
                 sa.select(tasks.c.message).where(tasks.c.node == node,
                                                  tasks.c.status == "pending")
@@ -193,7 +195,7 @@ class HubState:
 
     def task(self, task_id: str) -> TaskRow | None:
         """Whose a task is, for which study, and where it stands."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             row = conn.execute(sa.select(tasks.c.node, tasks.c.study, tasks.c.status)
                                .where(tasks.c.id == task_id)).first()
         return None if row is None else TaskRow(row.node, row.study, row.status)
@@ -206,7 +208,7 @@ class HubState:
 
     def task_results(self, study: str) -> dict[str, dict[str, Any] | None]:
         """Each node's answer for ``study`` so far (None where it has not answered)."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             rows = conn.execute(sa.select(tasks.c.node, tasks.c.result)
                                 .where(tasks.c.study == study))
             return {row.node: None if row.result is None else json.loads(row.result)

@@ -58,6 +58,20 @@ checkpoints_table = sa.Table(
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("cosigned", sa.Text, nullable=True),
 )
+# Built once: an append runs these on every commit, and building them costs more than the fsync.
+_LOCK_HEAD = (
+    sa.select(head_table.c.size)
+    .where(head_table.c.origin == sa.bindparam("log"))
+    .with_for_update()
+)
+_MOVE_HEAD = (
+    head_table.update()
+    .where(head_table.c.origin == sa.bindparam("log"))
+    .values(size=sa.bindparam("new_size"), root=sa.bindparam("new_root"))
+)
+_INSERT_ENTRIES = entries_table.insert()
+_INSERT_NODES = nodes_table.insert()
+_INSERT_CHECKPOINT = checkpoints_table.insert()
 _SELECT_NODES = sa.select(nodes_table.c.id, nodes_table.c.hash).where(
     nodes_table.c.id.in_(sa.bindparam("ids", expanding=True))
 )
@@ -106,7 +120,7 @@ class LogStore:
     def open(cls, engine: Engine) -> LogStore:
         """The log already in ``engine``'s database, whatever its origin."""
         metadata.create_all(engine)
-        with engine.connect() as conn:
+        with read_only(engine).connect() as conn:
             origin = conn.execute(sa.select(head_table.c.origin)).scalar()
         if origin is None:
             raise StoreError("this database holds no log")
@@ -135,11 +149,7 @@ class LogStore:
             if len(data) > MAX_ENTRY_BYTES:
                 raise StoreError(f"entry of {len(data)} bytes exceeds {MAX_ENTRY_BYTES}")
         with self.engine.begin() as conn:
-            head = conn.execute(
-                sa.select(head_table.c.size).where(head_table.c.origin == self.origin)
-                .with_for_update()
-            ).one()
-            start = head.size
+            start = conn.execute(_LOCK_HEAD, {"log": self.origin}).scalar_one()
             edge = merkle.perfect_subtrees(0, start)
             frontier = list(zip(edge, self._read_subtrees(conn, edge), strict=True))
             nodes: list[dict[str, object]] = []
@@ -153,19 +163,11 @@ class LogStore:
                 frontier.append(node)
             size = start + len(entries)
             tree_root = merkle.fold([h for _, h in frontier])
-            conn.execute(
-                entries_table.insert(),
-                [{"idx": start + i, "data": data} for i, data in enumerate(entries)],
-            )
-            conn.execute(nodes_table.insert(), nodes)
-            conn.execute(
-                head_table.update()
-                .where(head_table.c.origin == self.origin)
-                .values(size=size, root=tree_root)
-            )
-            conn.execute(
-                checkpoints_table.insert().values(size=size, note=sign(size, tree_root))
-            )
+            conn.execute(_INSERT_ENTRIES,
+                         [{"idx": start + i, "data": data} for i, data in enumerate(entries)])
+            conn.execute(_INSERT_NODES, nodes)
+            conn.execute(_MOVE_HEAD, {"log": self.origin, "new_size": size, "new_root": tree_root})
+            conn.execute(_INSERT_CHECKPOINT, {"size": size, "note": sign(size, tree_root)})
         self._known_size = max(self._known_size, size)
         return start
 

@@ -31,6 +31,7 @@ from medspace.ledger.note import (
     parse_note,
     verify_note,
 )
+from medspace.sqldb import read_only
 
 MAX_REQUEST_BYTES = 1 << 20
 _OLD_SIZE = re.compile(r"old (0|[1-9][0-9]{0,19})")
@@ -139,7 +140,7 @@ def held_checkpoint(engine: Engine, origin: str) -> WitnessedState | None:
     A regulator reads this straight from its own witness's database to verify the log.
     """
     metadata.create_all(engine)
-    with engine.connect() as conn:
+    with read_only(engine).connect() as conn:
         row = conn.execute(sa.select(state_table).where(state_table.c.origin == origin)).first()
     if row is None:
         return None
@@ -169,7 +170,7 @@ class Witness:
         query = sa.select(evidence_table).order_by(evidence_table.c.id)
         if origin is not None:
             query = query.where(evidence_table.c.origin == origin)
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             rows = conn.execute(query).all()
         return [Evidence(r.origin, r.received, r.reason, r.note, r.held_note) for r in rows]
 

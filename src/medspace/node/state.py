@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from medspace.sqldb import read_only
+
 metadata = sa.MetaData()
 tasks = sa.Table(
     "node_tasks",
@@ -88,6 +90,6 @@ class NodeState:
 
     def decision(self, study: str) -> str | None:
         """``permit``, ``deny``, or None when the hospital has not decided."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             return conn.execute(sa.select(decisions.c.decision)
                                 .where(decisions.c.study == study)).scalar()

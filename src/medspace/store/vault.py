@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import Engine
 
+from medspace.sqldb import read_only
 from medspace.store.tokens import LINKAGE_TOKEN_PATTERN, PSEUDONYM_PATTERN
 
 _KEY_BYTES = 32
@@ -142,7 +143,7 @@ class IdentityVault:
         person's row raises :class:`VaultTampered` rather than pointing at the wrong patient.
         """
         _check_format(linkage_token, LINKAGE_TOKEN_PATTERN, "linkage token")
-        with self._engine.connect() as conn:
+        with read_only(self._engine).connect() as conn:
             rows = conn.execute(
                 sa.select(vault_table).where(vault_table.c.linkage_token == linkage_token)
             ).all()
@@ -157,7 +158,7 @@ class IdentityVault:
         leaves the node, and no analysis, may use it.
         """
         _check_format(person_id, PSEUDONYM_PATTERN, "person pseudonym")
-        with self._engine.connect() as conn:
+        with read_only(self._engine).connect() as conn:
             row = conn.execute(
                 sa.select(vault_table).where(vault_table.c.person_id == person_id)
             ).one_or_none()
