@@ -366,7 +366,7 @@ def sequenced_threads(threads: int) -> AppendMethod:
 
 
 def sequenced_async(tasks: int) -> AppendMethod:
-    """``tasks`` asyncio tasks awaiting ``Sequencer.submit``: how ``record_async`` appends."""
+    """``tasks`` asyncio tasks awaiting ``Sequencer.append_async``: how ``record_async`` appends."""
 
     def run(
         store: LogStore, sign: SignFunction, payloads: Payloads, budget: Budget,
@@ -377,7 +377,7 @@ def sequenced_async(tasks: int) -> AppendMethod:
 
         async def appender() -> None:
             while (number := tickets.take()) is not None:
-                await asyncio.wrap_future(sequencer.submit(payloads.make(number)))
+                await sequencer.append_async(payloads.make(number))
                 if number % 1000 == 0:
                     bar.update(task, completed=number)
 
@@ -424,7 +424,7 @@ def append_plans() -> list[AppendPlan]:
                    (30_000, 15), (20_000, 15)),
         AppendPlan("batched: 64 threads, Sequencer.append", sequenced_threads(64),
                    (100_000, 40), (50_000, 25)),
-        AppendPlan("batched: 256 asyncio tasks, Sequencer.submit", sequenced_async(256),
+        AppendPlan("batched: 256 asyncio tasks, Sequencer.append_async", sequenced_async(256),
                    (100_000, 40), (50_000, 25)),
         AppendPlan("upper bound: store.append, 1000 entries a call", append_explicit_batches,
                    (100_000, 20), (100_000, 30)),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medspace.demo import run_demo
-from medspace.hub.cli import serve_hub, space_app
+from medspace.hub.cli import init_command, serve_hub, space_app
 from medspace.ledger.cli import app as ledger_app
 from medspace.ledger.cli import serve_witness
 from medspace.node.cli import node_app
@@ -20,6 +20,7 @@ app = typer.Typer(
     "witnessed audit log come out.",
     no_args_is_help=True,
 )
+app.command("init")(init_command)
 app.add_typer(space_app, name="space")
 app.add_typer(node_app, name="node")
 app.add_typer(participant_app, name="participant")

@@ -46,8 +46,8 @@ def create_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        reading = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        if not connection.get_execution_options().get(_READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -55,7 +55,7 @@ def create_engine(url: str) -> Engine:
 def read_only(engine: Engine) -> Engine:
     """The same database, for transactions that only read.
 
-    On SQLite their transactions begin deferred, so they take no write lock and never hold up
-    a writer (WAL readers see the last commit); on PostgreSQL nothing changes.
+    On SQLite each of their statements runs on its own, under no lock but WAL's snapshot of
+    the last commit, so readers never hold up a writer; on PostgreSQL nothing changes.
     """
     return engine.execution_options(**{_READ_ONLY: True})

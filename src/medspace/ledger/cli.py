@@ -32,7 +32,7 @@ from medspace.ledger.verify import LogSource, Report, SourceError, VerifierState
 from medspace.ledger.witness import Witness, held_checkpoint
 from medspace.ledger.witnessapi import witness_app
 from medspace.pki.enrollment import participant_tls
-from medspace.pki.tls import server_options
+from medspace.pki.tls import client_context, server_options
 from medspace.sqldb import create_engine, sqlite_url
 
 app = typer.Typer(
@@ -52,10 +52,23 @@ def _database_url(value: str) -> str:
     return value if "://" in value else sqlite_url(value)
 
 
-def open_source(source: str) -> LogSource:
+TlsOption = Annotated[
+    Path | None,
+    typer.Option("--tls", help="Your participant folder, whose certificate to present to a "
+                               "server that demands mutual TLS (the hub does)."),
+]
+
+
+def _client(tls: Path | None) -> httpx.Client:
+    if tls is None:
+        return httpx.Client(timeout=30)
+    return httpx.Client(verify=client_context(participant_tls(tls)), timeout=30)
+
+
+def open_source(source: str, tls: Path | None = None) -> LogSource:
     """A log source from a URL (``http…``), a database URL or path (``.db``), or an export."""
     if source.startswith(("http://", "https://")):
-        return HttpLogSource(source)
+        return HttpLogSource(source, _client(tls))
     if "://" in source or source.endswith(".db"):
         try:
             return LogStore.open(create_engine(_database_url(source)))
@@ -123,9 +136,9 @@ def _load_trust(path: Path, origin: str | None = None) -> Trust:
         raise _fail(str(exc)) from None
 
 
-def _witness_note(witness: str, origin: str) -> str:
+def _witness_note(witness: str, origin: str, tls: Path | None) -> str:
     if witness.startswith(("http://", "https://")):
-        return fetch_witness_checkpoint(witness, origin)
+        return fetch_witness_checkpoint(witness, origin, _client(tls))
     state = held_checkpoint(create_engine(_database_url(witness)), origin)
     if state is None:
         raise SourceError(f"the witness database {witness} holds no checkpoint of {origin!r}")
@@ -160,13 +173,14 @@ def verify(
         typer.Option(help="Verifier state file: resume from it if it exists, update it on "
                           "success."),
     ] = None,
+    tls: TlsOption = None,
 ) -> None:
     """Replay the whole log and check every entry, signature, cosignature and checkpoint."""
     try:
-        log_source = open_source(source)
+        log_source = open_source(source, tls)
         trust = _load_trust(policy_file, log_source.origin)
         notes = [p.read_text(encoding="utf-8") for p in trusted or []]
-        notes += [_witness_note(w, log_source.origin) for w in witness or []]
+        notes += [_witness_note(w, log_source.origin, tls) for w in witness or []]
         resume = (VerifierState.from_json(state.read_text()) if state and state.exists()
                   else None)
         total = max((c.size for c in log_source.checkpoints()), default=0)
@@ -198,10 +212,11 @@ def verify(
 def export(
     source: Annotated[str, typer.Argument(help="Log URL or log database.")],
     out_file: Annotated[Path, typer.Option("--out", help="Export file to write.")],
+    tls: TlsOption = None,
 ) -> None:
     """Write a self-contained copy of the log that a regulator can verify offline."""
     try:
-        log_source = open_source(source)
+        log_source = open_source(source, tls)
         total = max((c.size for c in log_source.checkpoints()), default=0)
         with _progress() as bar:
             task = bar.add_task("exporting entries", total=total)
@@ -217,11 +232,12 @@ def receipt(
     url: Annotated[str, typer.Argument(help="The log's URL.")],
     index: Annotated[int, typer.Argument(help="The entry's index.")],
     out_file: Annotated[Path, typer.Option("--out", help="Receipt file to write.")],
+    tls: TlsOption = None,
 ) -> None:
     """Fetch the portable receipt of one entry (entry, inclusion proof, cosigned checkpoint)."""
     try:
-        response = httpx.get(url.rstrip("/") + "/log/v1/receipt", params={"index": index},
-                             timeout=30)
+        with _client(tls) as client:
+            response = client.get(url.rstrip("/") + "/log/v1/receipt", params={"index": index})
     except httpx.HTTPError as exc:
         raise _fail(f"cannot reach {url}: {exc}") from None
     if response.status_code != 200:
