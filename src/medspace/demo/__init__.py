@@ -10,6 +10,8 @@ stops. Everything is kept under the work directory, and a second run continues i
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -143,10 +145,16 @@ def _show_audit(console: Console, outcome: AuditOutcome) -> None:
                   f"(HTTP {outcome.fork_status})")
 
 
+def _stop_on_sigterm(_signal: int, _frame: object) -> None:
+    """Turn SIGTERM into an exit that still stops every process the demo started."""
+    sys.exit(143)
+
+
 def run_demo(workdir: Path, patients: int = 2000, serve: bool = False,
              console: Console | None = None) -> int:
     """Run the demo in ``workdir``; return the process exit code."""
     console = console or Console()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     layout = Layout(workdir.resolve())
     layout.root.mkdir(parents=True, exist_ok=True)
     console.rule("[bold]medspace demo: five hospitals, one study, no record leaves a hospital")

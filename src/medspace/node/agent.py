@@ -93,9 +93,11 @@ class Agent:
         self.hub_url = hub_url.rstrip("/")
         self.client = client
         self.poll_seconds = poll_seconds
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve both channels until ``stop`` is set."""
+        self._stop = stop
         await asyncio.gather(self._loop(stop, self.witness_step), self._loop(stop, self.work_step))
 
     async def _loop(self, stop: asyncio.Event, step: Callable[[], Awaitable[None]]) -> None:
@@ -112,10 +114,22 @@ class Agent:
                 backoff = min(backoff * 2, 10.0)
 
     async def _poll(self, channel: str) -> dict[str, Any]:
+        """What the hub has on ``channel``; nothing if the agent is told to stop meanwhile.
+
+        Only the wait is cut short: work the poll brought is always finished, so a stopping
+        node never leaves a release half journalled.
+        """
         poll = Poll(node=self.node.id, channel=channel, sent_at=now_ms(), nonce=new_id())
-        return await self._post("/v1/poll", POLL_KIND, poll.model_dump(),
-                                params={"wait": self.poll_seconds},
-                                timeout=self.poll_seconds + 10)
+        request = asyncio.ensure_future(self._post(
+            "/v1/poll", POLL_KIND, poll.model_dump(), params={"wait": self.poll_seconds},
+            timeout=self.poll_seconds + 10))
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not request.done():
+            request.cancel()
+            return {}
+        return request.result()
 
     async def witness_step(self) -> None:
         """One poll of the witness channel: cosign what the hub brings."""
