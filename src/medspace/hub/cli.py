@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 import uvicorn
 from pydantic import ValidationError
-from rich.console import Console
 
 from medspace.hub.app import create_app
 from medspace.hub.space import (
@@ -23,16 +22,11 @@ from medspace.hub.space import (
 from medspace.pki.ca import PkiError
 from medspace.pki.enrollment import EnrollmentRequest
 from medspace.pki.tls import server_options
+from medspace.terminal import err, fail, out
 
 space_app = typer.Typer(help="Create a data space and enrol its participants (the operator).",
                         no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(2)
 
 
 @space_app.command("init")
@@ -47,7 +41,7 @@ def init_command(
     try:
         init_space(folder, name, url, host)
     except (SpaceError, PkiError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"created the data space {name} in {folder}")
 
 
@@ -67,7 +61,7 @@ def enroll_command(
         enrollment = enroll(space, EnrollmentRequest.model_validate_json(request.read_text()),
                             host, witness_url)
     except (OSError, ValidationError, SpaceError, PkiError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out_file.write_text(enrollment.model_dump_json(indent=2), encoding="utf-8")
     out.print(f"enrolled {enrollment.id}; send it {out_file} and, once everyone is enrolled, "
               "the policy from `medspace space policy`")
@@ -81,7 +75,7 @@ def policy_command(
     try:
         policy = write_policy(open_space(folder))
     except SpaceError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"wrote {folder / 'policy.txt'} with {len(policy.witnesses)} witnesses; give it "
               "to every participant")
 
@@ -96,7 +90,7 @@ def serve_hub(
         space = open_space(folder)
         hub = open_hub(space, hub_client(space))
     except (SpaceError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     err.print(f"hub of {space.name} listening on https://{host}:{port}")
     uvicorn.run(create_app(hub), host=host, port=port, log_level="warning",
                 **server_options(space.tls))

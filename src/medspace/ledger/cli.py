@@ -13,7 +13,6 @@ from typing import Annotated
 import httpx
 import typer
 import uvicorn
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -34,18 +33,13 @@ from medspace.ledger.witnessapi import witness_app
 from medspace.pki.enrollment import participant_tls
 from medspace.pki.tls import client_context, server_options
 from medspace.sqldb import create_engine, sqlite_url
+from medspace.terminal import err, fail, out
 
 app = typer.Typer(
     help="The audit ledger: keys, trust policies, verification, export and receipts.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
 
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 def _database_url(value: str) -> str:
@@ -102,10 +96,10 @@ def keygen(
         elif kind == "witness":
             key = Cosigner.generate(name)
         else:
-            raise _fail(f"--kind must be 'log' or 'witness', not {kind!r}")
+            raise fail(f"--kind must be 'log' or 'witness', not {kind!r}")
         write_key(out_file, key)
     except (KeyFileError, NoteError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(key.vkey, soft_wrap=True, highlight=False)
 
 
@@ -124,7 +118,7 @@ def policy(
         made = consortium_policy(regulator, hospital)
         made = Policy(made.witnesses, made.groups, made.quorum, (Log(log_vkey),))
     except (PolicyError, NoteError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out_file.write_text(made.format(), encoding="utf-8")
     out.print(f"wrote {out_file}: {made.explain(set())}")
 
@@ -133,7 +127,7 @@ def _load_trust(path: Path, origin: str | None = None) -> Trust:
     try:
         return Trust.load(path, origin)
     except TrustError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _witness_note(witness: str, origin: str, tls: Path | None) -> str:
@@ -190,7 +184,7 @@ def verify(
             report = verify_log(log_source, trust, notes, resume,
                                 progress=lambda n: bar.update(task, completed=n))
     except (SourceError, OSError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _print_report(report)
     for fork in report.forks:
         err.print(f"[bold red]FORK at size {fork.size}[/]: the log signed two different trees.")
@@ -223,7 +217,7 @@ def export(
             count = export_log(log_source, out_file,
                                progress=lambda n: bar.update(task, completed=n))
     except (SourceError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"wrote {count:,} entries to {out_file}")
 
 
@@ -239,9 +233,9 @@ def receipt(
         with _client(tls) as client:
             response = client.get(url.rstrip("/") + "/log/v1/receipt", params={"index": index})
     except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach {url}: {exc}") from None
+        raise fail(f"cannot reach {url}: {exc}") from None
     if response.status_code != 200:
-        raise _fail(f"{url} answered {response.status_code}: {response.text[:200]}")
+        raise fail(f"{url} answered {response.status_code}: {response.text[:200]}")
     out_file.write_text(response.text, encoding="utf-8")
     out.print(f"wrote the receipt of entry {index} to {out_file}")
 
@@ -256,7 +250,7 @@ def verify_receipt_command(
         data = receipt_file.read_bytes()
         origin = json.loads(data).get("origin")
     except (OSError, ValueError, AttributeError) as exc:
-        raise _fail(f"cannot read the receipt {receipt_file}: {exc}") from None
+        raise fail(f"cannot read the receipt {receipt_file}: {exc}") from None
     trust = _load_trust(policy_file, origin if isinstance(origin, str) else None)
     try:
         entry = verify_receipt(data, trust)
@@ -285,7 +279,7 @@ def serve_witness(
         cosigner = load_key(key, Cosigner)
         logs = [parse_vkey(v) for v in log]
     except (KeyFileError, NoteError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     witness = Witness(create_engine(_database_url(db)), cosigner, logs)
     options = {} if tls is None else server_options(participant_tls(tls))
     scheme = "http" if tls is None else "https"

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from medspace.keyfiles import KeyFileError, read_private
 from medspace.ledger.trust import TrustError
@@ -18,16 +17,11 @@ from medspace.node.agent import Agent
 from medspace.node.setup import NodeSetupError, hub_client, init_node, join, open_node
 from medspace.pki.ca import PkiError
 from medspace.pki.enrollment import Enrollment
+from medspace.terminal import err, fail, out
 
 node_app = typer.Typer(help="Run a hospital's node: join a data space, then serve it.",
                        no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(2)
 
 
 @node_app.command("init")
@@ -40,7 +34,7 @@ def init_command(
     try:
         init_node(folder, node_id, org)
     except (PkiError, KeyFileError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"send {folder / 'enrollment-request.json'} to the data space operator")
 
 
@@ -58,7 +52,7 @@ def join_command(
              policy.read_text(encoding="utf-8"), read_private(linkage_key))
     except (OSError, ValidationError, NodeSetupError, PkiError, TrustError,
             KeyFileError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(f"{folder} joined the data space; start it with `medspace node run {folder}`")
 
 
@@ -70,7 +64,7 @@ def run_command(
     try:
         node, hub_url = open_node(folder)
     except (NodeSetupError, TrustError, KeyFileError, OSError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     async def main() -> None:
         stop = asyncio.Event()

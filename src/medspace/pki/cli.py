@@ -7,16 +7,14 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from medspace.keyfiles import KeyFileError
 from medspace.pki.ca import PkiError
 from medspace.pki.enrollment import Enrollment, accept, init_participant
+from medspace.terminal import fail, out
 
 participant_app = typer.Typer(help="Keys and enrolment for a regulator or a researcher.",
                               no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 
 @participant_app.command("init")
@@ -28,14 +26,12 @@ def init_command(
 ) -> None:
     """Make the keys and the enrolment request to send to the data space operator."""
     if role not in ("regulator", "researcher"):
-        err.print("[bold red]error:[/] --role must be 'regulator' or 'researcher' (hospitals "
-                  "use `medspace node init`)")
-        raise typer.Exit(2)
+        raise fail("--role must be 'regulator' or 'researcher' (hospitals use "
+                   "`medspace node init`)")
     try:
         init_participant(folder, participant_id, role, org)  # type: ignore[arg-type]
     except (PkiError, KeyFileError, ValidationError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     out.print(f"send {folder / 'enrollment-request.json'} to the data space operator")
 
 
@@ -48,6 +44,5 @@ def accept_command(
     try:
         accept(folder, Enrollment.model_validate_json(enrollment.read_text()))
     except (OSError, ValidationError, PkiError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     out.print(f"{folder} holds its certificate now")
