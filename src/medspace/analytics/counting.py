@@ -4,6 +4,8 @@ A node answers with cells only — never the cohort total, which with the cells 
 suppressed cell be recomputed — and every non-zero cell below the hospital's minimum is
 withheld (DESIGN §6). A cohort, or its complement inside the hospital's data, smaller than the
 minimum is refused outright: even a suppressed answer would say too much about so few people.
+The groups cover the whole cohort (every person has a sex and an age), so the cohort's size is
+the sum of its cells and costs no query of its own.
 """
 
 from __future__ import annotations
@@ -40,13 +42,13 @@ def count_task(
         cohort = Cohort.from_mapping(query.get("cohort") or {})
         group_by = list(query.get("group_by") or [])
         width = query.get("age_band_width", 10)
-        size = cohort_size(store, cohort)
-        everyone = cohort_size(store, Cohort(as_of=cohort.as_of))
+        rows = count_by(store, cohort, group_by, width)
+        size = sum(row[-1] for row in rows)
         if size < rules.min_cohort:
             raise Refusal(f"the cohort holds fewer than {rules.min_cohort} patients here")
+        everyone = cohort_size(store, Cohort(as_of=cohort.as_of))
         if everyone - size < rules.min_cohort:
             raise Refusal(f"fewer than {rules.min_cohort} patients here are outside the cohort")
-        rows = count_by(store, cohort, group_by, width)
     except CohortError as exc:
         raise Refusal(f"malformed query: {exc}") from None
     cells = []

@@ -121,17 +121,11 @@ class Hub:
 
     async def witnessed(self, index: int) -> Receipt:
         """The receipt of entry ``index`` once a quorum has cosigned a checkpoint covering it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WITNESS_TIMEOUT
-        while True:
-            cosigned = await run_in_threadpool(self.audit.store.latest_cosigned, index + 1)
-            if cosigned is not None:
-                receipt = await run_in_threadpool(build_receipt, self.audit.store, index)
-                return Receipt.model_validate(receipt)
-            if loop.time() > deadline:
-                raise HubError(503, "the witnesses did not cosign in time; try again")
-            self._appended.set()
-            await asyncio.sleep(0.005)
+        self._appended.set()
+        if not await self.publisher.wait_witnessed(index + 1, WITNESS_TIMEOUT):
+            raise HubError(503, "the witnesses did not cosign in time; try again")
+        receipt = await run_in_threadpool(build_receipt, self.audit.store, index)
+        return Receipt.model_validate(receipt)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish checkpoints and close studies at their deadline until ``stop`` is set."""

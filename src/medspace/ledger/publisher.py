@@ -92,6 +92,24 @@ class Publisher:
         self.witnesses = witnesses
         self.policy = policy
         self._held: dict[str, int] = {}
+        cosigned = store.latest_cosigned()
+        self.witnessed_size = 0 if cosigned is None else cosigned.size
+        self._advanced = asyncio.Condition()
+
+    async def wait_witnessed(self, size: int, timeout: float) -> bool:
+        """Wait until a quorum has cosigned a checkpoint of at least ``size`` entries.
+
+        Returns False after ``timeout`` seconds. Waiters are woken by the round that stores
+        the cosigned checkpoint, so waiting costs nothing while no round succeeds.
+        """
+        async with self._advanced:
+            try:
+                await asyncio.wait_for(
+                    self._advanced.wait_for(lambda: self.witnessed_size >= size), timeout
+                )
+            except TimeoutError:
+                return False
+        return True
 
     async def publish(self) -> Outcome | None:
         """Try once to get the newest checkpoint witnessed; None if there is nothing to do."""
@@ -122,6 +140,9 @@ class Publisher:
             await run_in_threadpool(
                 self.store.record_cosigned, latest.size, latest.note + "".join(lines)
             )
+            async with self._advanced:
+                self.witnessed_size = max(self.witnessed_size, latest.size)
+                self._advanced.notify_all()
         else:
             log.warning(
                 "checkpoint %d not witnessed: %s (%s)",
