@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,17 @@ def test_hub_restart_keeps_studies_and_tasks_and_nodes_resume(space: DataSpace) 
     outcome = space.wait(study)
     assert outcome["status"] == "done", outcome
     assert outcome["result"]["missing"] == []
+
+
+def test_registry_publishes_every_participants_public_keys(space: DataSpace) -> None:
+    with space.researcher() as client:
+        registry = {p["id"]: p for p in client.get(space.hub_url + "/v1/registry").json()}
+    for hospital in space.hospitals:
+        entry = registry[hospital]
+        assert entry["role"] == "hospital"
+        assert len(base64.b64decode(entry["sign_key"])) == 32
+        assert len(base64.b64decode(entry["kx_key"])) == 32
+        assert entry["witness_vkey"].startswith(f"{hospital}+")
+    assert registry["regulator"]["witness_vkey"].startswith("regulator+")
+    key_files = [p for p in space.root.rglob("*.key")]
+    assert key_files and all(p.stat().st_mode & 0o077 == 0 for p in key_files)

@@ -149,6 +149,13 @@ def create_app(hub: Hub) -> FastAPI:
         request = _model(StudyRequest, _opened(hub, message, "study", {"researcher"}))
         return {"study": await hub.submit(message.signer, request)}
 
+    @app.get("/v1/registry")
+    def registry() -> list[dict[str, Any]]:
+        """Every participant's role and public keys: signing, key agreement and witness."""
+        return [{"id": p.id, "role": p.role, "org": p.org, "sign_key": p.sign_key,
+                 "kx_key": p.kx_key, "witness_vkey": p.witness_vkey}
+                for p in hub.state.participants()]
+
     @app.get("/v1/nodes")
     def nodes() -> list[dict[str, Any]]:
         """Each hospital and when its node last called in (None: not since the hub started)."""

@@ -111,8 +111,10 @@ def enroll(space: Space, request: EnrollmentRequest, hosts: list[str],
         key = parse_cosigner_vkey(request.witness_vkey)
         if key.name != request.id:
             raise SpaceError("the witness key must be named after the participant")
+    if request.role == "hospital" and request.kx_key is None:
+        raise SpaceError("a hospital's request needs its X25519 key for emergency summaries")
     space.state().register(Participant(request.id, request.role, request.org, request.sign_key,
-                                       witness_url, request.witness_vkey))
+                                       request.kx_key, witness_url, request.witness_vkey))
     return Enrollment(
         id=request.id,
         certificate=certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),

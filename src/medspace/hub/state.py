@@ -25,6 +25,7 @@ participants = sa.Table(
     sa.Column("role", sa.String(32), nullable=False),
     sa.Column("org", sa.String(128), nullable=False),
     sa.Column("sign_key", sa.String(64), nullable=False),
+    sa.Column("kx_key", sa.String(64), nullable=True),
     sa.Column("witness_url", sa.String(255), nullable=True),
     sa.Column("witness_vkey", sa.String(255), nullable=True),
 )
@@ -68,6 +69,7 @@ class Participant:
     role: str
     org: str
     sign_key: str
+    kx_key: str | None = None
     witness_url: str | None = None
     witness_vkey: str | None = None
 

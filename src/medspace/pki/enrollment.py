@@ -15,6 +15,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.x509.oid import NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +38,8 @@ class EnrollmentRequest(BaseModel):
     role: Role
     org: str = Field(min_length=1, max_length=128)
     sign_key: str
+    kx_key: str | None = None
+    """X25519 public key that emergency summaries for this participant are encrypted to."""
     witness_vkey: str | None = None
     csr: str
 
@@ -89,13 +92,21 @@ def init_participant(root: Path, participant: str, role: Role, org: str) -> Enro
     """Make a participant's keys in ``root`` and write the request to send to the operator.
 
     Every participant gets a message signing key and a TLS key; hospitals and the regulator
-    also get a witness key, since they witness the audit log.
+    also get a witness key, since they witness the audit log, and hospitals an X25519 key that
+    other hospitals encrypt emergency summaries to.
     """
     if (root / "keys" / "wire.key").exists():
         raise PkiError(f"{root} already holds the keys of a participant")
     wire = WireKey.generate(participant)
     write_private(root / "keys" / "wire.key", wire.seed())
-    witness_vkey = None
+    witness_vkey = kx_key = None
+    if role == "hospital":
+        agreement = X25519PrivateKey.generate()
+        write_private(root / "keys" / "kx.key", agreement.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+            serialization.NoEncryption()))
+        kx_key = base64.b64encode(agreement.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode("ascii")
     if role in ("hospital", "regulator"):
         witness = Cosigner.generate(participant)
         write_key(root / "keys" / "witness.key", witness)
@@ -106,7 +117,8 @@ def init_participant(root: Path, participant: str, role: Role, org: str) -> Enro
         serialization.NoEncryption()))
     request = EnrollmentRequest(id=participant, role=role, org=org,
                                 sign_key=base64.b64encode(wire.public_key).decode("ascii"),
-                                witness_vkey=witness_vkey, csr=make_csr(participant, tls_key))
+                                kx_key=kx_key, witness_vkey=witness_vkey,
+                                csr=make_csr(participant, tls_key))
     (root / "enrollment-request.json").write_text(request.model_dump_json(indent=2),
                                                   encoding="utf-8")
     return request
