@@ -17,21 +17,17 @@ journals and clinical stores), and a researcher submits signed count studies ove
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import os
 import sqlite3
 import statistics
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 from rich.progress import Progress, TaskID
 
@@ -39,20 +35,7 @@ from benchmarks import Budget, Figure, Target, console, number, percentile, prog
 from benchmarks import table as figure_table
 from benchmarks.store import Loaded, fill
 from medspace.analytics.counting import DisclosureRules, count_task
-from medspace.httpserve import BackgroundServer, free_port
-from medspace.hub.app import create_app
-from medspace.hub.space import enroll, hub_client, init_space, open_hub, open_space, write_policy
-from medspace.ledger.cosignature import Cosigner
-from medspace.ledger.keys import load_key
-from medspace.ledger.note import parse_vkey
-from medspace.ledger.witness import Witness
-from medspace.ledger.witnessapi import witness_app
-from medspace.node.agent import Agent, Node
-from medspace.node.setup import hub_client as node_client
-from medspace.node.setup import init_node, join, open_node
-from medspace.pki.enrollment import accept, init_participant, participant_key, participant_tls
-from medspace.pki.tls import client_context, server_options
-from medspace.sqldb import create_engine, sqlite_url
+from medspace.demo.local import Filler, LocalDataSpace, build
 from medspace.store.engine import ClinicalStore
 from medspace.store.load import load
 from medspace.store.tokens import person_pseudonym
@@ -89,7 +72,6 @@ BIG_QUERY: dict[str, Any] = {
     "age_band_width": 10,
 }
 
-Filler = Callable[[int, ClinicalStore], None]
 """Fills hospital number ``i``'s clinical store while the data space is set up."""
 
 
@@ -97,135 +79,13 @@ Filler = Callable[[int, ClinicalStore], None]
 # A data space in this process
 
 
-@dataclass
-class DataSpace:
-    """The running servers, the nodes and the researcher of one data space."""
-
-    root: Path
-    hospitals: list[str]
-    hub_url: str
-    servers: list[BackgroundServer] = field(default_factory=list)
-    nodes: dict[str, Node] = field(default_factory=dict)
-    client: httpx.Client | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start_agents(self) -> None:
-        """Run every node's agent on one event loop in a thread, until ``stop``."""
-
-        async def main() -> None:
-            stop = asyncio.Event()
-            clients = [node_client(self.root / name) for name in self.hospitals]
-            agents = [Agent(self.nodes[name], self.hub_url, client, poll_seconds=POLL_SECONDS)
-                      for name, client in zip(self.hospitals, clients, strict=True)]
-            runs = [asyncio.create_task(agent.run(stop)) for agent in agents]
-            while not self._stop.is_set():
-                await asyncio.sleep(0.05)
-            stop.set()
-            await asyncio.wait_for(asyncio.gather(*runs), POLL_SECONDS + 15)
-            for client in clients:
-                await client.aclose()
-
-        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="agents",
-                                        daemon=True)
-        self._thread.start()
-
-    def researcher(self) -> httpx.Client:
-        """The researcher's HTTPS client (mutual TLS), opened once."""
-        if self.client is None:
-            tls = client_context(participant_tls(self.root / "researcher"))
-            self.client = httpx.Client(verify=tls, timeout=30)
-        return self.client
-
-    def wait_for_nodes(self, seconds: float = START_SECONDS) -> None:
-        """Return once every node has called in (``/v1/nodes`` shows ``last_seen_ms``)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            nodes = self.researcher().get(self.hub_url + "/v1/nodes").json()
-            if len(nodes) == len(self.hospitals) and all(n["last_seen_ms"] for n in nodes):
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"not every node polled the hub within {seconds:.0f} s")
-
-    def submit(self, request: StudyRequest) -> str:
-        """Submit a signed study as the researcher; return its id."""
-        key = participant_key(self.root / "researcher")
-        answer = self.researcher().post(self.hub_url + "/v1/studies",
-                                        json=key.sign("study", request.model_dump()).model_dump())
-        answer.raise_for_status()
-        return str(answer.json()["study"])
-
-    def wait(self, study: str, seconds: float) -> dict[str, Any]:
-        """The study once it is done or failed; TimeoutError after ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            found: dict[str, Any] = self.researcher().get(
-                self.hub_url + f"/v1/studies/{study}").json()
-            if found["status"] in ("done", "failed"):
-                return found
-            time.sleep(RESULT_POLL)
-        raise TimeoutError(f"study {study} did not finish within {seconds:.0f} s")
-
-    def stop(self) -> None:
-        """Stop the agents, then the servers, and close what the nodes hold open."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=POLL_SECONDS + 30)
-        if self.client is not None:
-            self.client.close()
-        for server in reversed(self.servers):
-            server.stop()
-        for node in self.nodes.values():
-            node.journal.close()
-            node.store.close()
-
-
-def _start_hub(root: Path) -> BackgroundServer:
-    space = open_space(root)
-    hub = open_hub(space, hub_client(space))
-    port = int(space.url.rsplit(":", 1)[1])
-    return BackgroundServer(create_app(hub), port=port, tls=server_options(space.tls)).start()
-
-
 @contextmanager
-def data_space(root: Path, fill_store: Filler, label: str) -> Iterator[DataSpace]:
-    """Set up a data space as its operators would, fill the stores, start everything; stop it.
-
-    The operator creates the space and enrols the regulator, the hospitals and a researcher;
-    each hospital joins and ``fill_store`` fills its store; then the regulator's witness, the
-    hub and the nodes' agents start, and the space is handed over once every node has polled.
-    Every server and thread is stopped afterwards, even on failure.
-    """
-    hub_url = f"https://127.0.0.1:{free_port()}"
-    space = init_space(root / "hub", "space.bench", hub_url, ["127.0.0.1"])
-    regulator = root / "regulator"
-    regulator_port = free_port()
-    enrollment = enroll(space, init_participant(regulator, "regulator", "regulator", "nhc"),
-                        ["127.0.0.1"], witness_url=f"https://127.0.0.1:{regulator_port}")
-    accept(regulator, enrollment)
-    names = [f"hospital-{chr(ord('a') + i)}" for i in range(HOSPITALS)]
-    enrollments = {n: enroll(space, init_node(root / n, n, n), ["127.0.0.1"]) for n in names}
-    researcher = root / "researcher"
-    accept(researcher, enroll(space, init_participant(researcher, "researcher-1", "researcher",
-                                                      "university"), ["127.0.0.1"]))
-    policy_text = write_policy(space).format()
-    linkage_key = os.urandom(32)
-    running = DataSpace(root, names, hub_url)
+def data_space(root: Path, fill_store: Filler, label: str) -> Iterator[LocalDataSpace]:
+    """A data space set up as its operators would, every node polling; stopped afterwards."""
+    running = build(root, HOSPITALS, fill_store)
     try:
-        for i, name in enumerate(names):
-            join(root / name, enrollments[name], policy_text, linkage_key)
-            node, _ = open_node(root / name)
-            running.nodes[name] = node
-            fill_store(i, node.store)
-        witness = Witness(create_engine(sqlite_url(regulator / "witness.db")),
-                          load_key(regulator / "keys" / "witness.key", Cosigner),
-                          [parse_vkey(enrollment.log_vkey)])
-        running.servers.append(BackgroundServer(
-            witness_app(witness), port=regulator_port,
-            tls=server_options(participant_tls(regulator))).start())
-        running.servers.append(_start_hub(space.root))
-        running.start_agents()
-        running.wait_for_nodes()
+        running.start_agents(poll_seconds=POLL_SECONDS)
+        running.wait_for_nodes(seconds=START_SECONDS)
         console.print(f"{label}: hub, regulator's witness and {HOSPITALS} nodes running")
         yield running
     finally:
@@ -262,7 +122,7 @@ class Rounds:
     last: dict[str, Any] | None = None
 
 
-def run_studies(space: DataSpace, query: dict[str, Any], budget: Budget, bar: Progress,
+def run_studies(space: LocalDataSpace, query: dict[str, Any], budget: Budget, bar: Progress,
                 task: TaskID, timeout: float) -> Rounds:
     """Submit count studies one after another within ``budget``; time each to its result.
 
@@ -276,7 +136,7 @@ def run_studies(space: DataSpace, query: dict[str, Any], budget: Budget, bar: Pr
         request = StudyRequest(title=f"bench {done}", kind="count", query=query,
                                deadline_seconds=timeout)
         started = time.perf_counter()
-        study = space.wait(space.submit(request), timeout + 5)
+        study = space.wait(space.submit(request), timeout + 5, poll=RESULT_POLL)
         wall = time.perf_counter() - started
         done += 1
         bar.update(task, completed=done)

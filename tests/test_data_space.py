@@ -69,8 +69,8 @@ def test_hub_restart_keeps_studies_and_tasks_and_nodes_resume(space: DataSpace) 
 
 
 def test_registry_publishes_every_participants_public_keys(space: DataSpace) -> None:
-    with space.researcher() as client:
-        registry = {p["id"]: p for p in client.get(space.hub_url + "/v1/registry").json()}
+    registry = {p["id"]: p
+                for p in space.researcher().get(space.hub_url + "/v1/registry").json()}
     for hospital in space.hospitals:
         entry = registry[hospital]
         assert entry["role"] == "hospital"

@@ -1,0 +1,179 @@
+"""A whole data space in one process, set up as its operators would: for tests and benchmarks.
+
+The operator creates the space and enrols the regulator, the hospitals and a researcher; each
+hospital joins and has its store filled; the regulator's witness and the hub run as uvicorn
+servers on threads speaking mutual TLS on loopback, and the nodes' agents run on an event loop
+of their own thread, calling out to the hub exactly as they would from a hospital. Unlike
+``medspace demo``, which runs every party as its own process, everything here shares one
+process, so a test can reach into any party's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from medspace.httpserve import BackgroundServer, free_port
+from medspace.hub.app import create_app
+from medspace.hub.space import enroll, hub_client, init_space, open_hub, open_space, write_policy
+from medspace.ledger.cosignature import Cosigner
+from medspace.ledger.keys import load_key
+from medspace.ledger.note import parse_vkey
+from medspace.ledger.witness import Witness
+from medspace.ledger.witnessapi import witness_app
+from medspace.node.agent import Agent, Node
+from medspace.node.setup import hub_client as node_client
+from medspace.node.setup import init_node, join, open_node
+from medspace.pki.enrollment import accept, init_participant, participant_key, participant_tls
+from medspace.pki.tls import client_context, server_options
+from medspace.sqldb import create_engine, sqlite_url
+from medspace.store.engine import ClinicalStore
+from medspace.wire.messages import StudyRequest
+
+Filler = Callable[[int, ClinicalStore], None]
+"""Fills hospital number ``i``'s clinical store."""
+
+
+@dataclass
+class LocalDataSpace:
+    """The running servers, the nodes and the researcher of a data space in this process."""
+
+    root: Path
+    hospitals: list[str]
+    hub_url: str
+    servers: list[BackgroundServer] = field(default_factory=list)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    _client: httpx.Client | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start_agents(self, names: list[str] | None = None, poll_seconds: float = 2.0) -> None:
+        """Run the agents of ``names`` (default: every hospital) until ``stop``."""
+        names = self.hospitals if names is None else names
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            clients = [node_client(self.root / name) for name in names]
+            agents = [Agent(self.nodes[name], self.hub_url, client, poll_seconds=poll_seconds)
+                      for name, client in zip(names, clients, strict=True)]
+            runs = [asyncio.create_task(agent.run(stop)) for agent in agents]
+            while not self._stop.is_set():
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.gather(*runs)
+            for client in clients:
+                await client.aclose()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="agents",
+                                        daemon=True)
+        self._thread.start()
+
+    def researcher(self) -> httpx.Client:
+        """The researcher's HTTPS client (mutual TLS), opened once."""
+        if self._client is None:
+            tls = client_context(participant_tls(self.root / "researcher"))
+            self._client = httpx.Client(verify=tls, timeout=30)
+        return self._client
+
+    def wait_for_nodes(self, names: list[str] | None = None, seconds: float = 30.0) -> None:
+        """Return once the nodes of ``names`` (default: all) have called in to the hub."""
+        wanted = set(self.hospitals if names is None else names)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            nodes = self.researcher().get(self.hub_url + "/v1/nodes").json()
+            if all(n["last_seen_ms"] for n in nodes if n["id"] in wanted):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"not every node polled the hub within {seconds:.0f} s")
+
+    def submit(self, request: StudyRequest) -> str:
+        """Submit a signed study as the researcher; return its id."""
+        key = participant_key(self.root / "researcher")
+        answer = self.researcher().post(self.hub_url + "/v1/studies",
+                                        json=key.sign("study", request.model_dump()).model_dump())
+        answer.raise_for_status()
+        return str(answer.json()["study"])
+
+    def wait(self, study: str, seconds: float = 60.0, poll: float = 0.02) -> dict[str, Any]:
+        """The study once it is done or failed; TimeoutError after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found: dict[str, Any] = self.researcher().get(
+                self.hub_url + f"/v1/studies/{study}").json()
+            if found["status"] in ("done", "failed"):
+                return found
+            time.sleep(poll)
+        raise TimeoutError(f"study {study} did not finish within {seconds:.0f} s")
+
+    def restart_hub(self) -> None:
+        """Stop the hub and start it again on the same port from its folder."""
+        self.servers[-1].stop()
+        self.servers[-1] = start_hub(self.root / "hub")
+
+    def stop(self) -> None:
+        """Stop the agents, then the servers, and close what the nodes hold open."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        if self._client is not None:
+            self._client.close()
+        for server in reversed(self.servers):
+            server.stop()
+        for node in self.nodes.values():
+            node.journal.close()
+            node.store.close()
+
+
+def start_hub(root: Path) -> BackgroundServer:
+    """The hub of the data space in ``root``, serving mutual TLS on its own port."""
+    space = open_space(root)
+    hub = open_hub(space, hub_client(space))
+    port = int(space.url.rsplit(":", 1)[1])
+    return BackgroundServer(create_app(hub), port=port, tls=server_options(space.tls)).start()
+
+
+def build(root: Path, hospitals: int, fill_store: Filler) -> LocalDataSpace:
+    """Set the data space up, fill the stores, start the witness and the hub (not the agents).
+
+    If anything fails on the way, whatever was started is stopped before the error goes on.
+    """
+    hub_url = f"https://127.0.0.1:{free_port()}"
+    space = init_space(root / "hub", "space.local", hub_url, ["127.0.0.1"])
+    regulator = root / "regulator"
+    regulator_port = free_port()
+    enrollment = enroll(space, init_participant(regulator, "regulator", "regulator", "nhc"),
+                        ["127.0.0.1"], witness_url=f"https://127.0.0.1:{regulator_port}")
+    accept(regulator, enrollment)
+    names = [f"hospital-{chr(ord('a') + i)}" for i in range(hospitals)]
+    enrollments = {n: enroll(space, init_node(root / n, n, n), ["127.0.0.1"]) for n in names}
+    researcher = root / "researcher"
+    accept(researcher, enroll(space, init_participant(researcher, "researcher-1", "researcher",
+                                                      "university"), ["127.0.0.1"]))
+    policy_text = write_policy(space).format()
+    linkage_key = os.urandom(32)
+    local = LocalDataSpace(root, names, hub_url)
+    try:
+        for i, name in enumerate(names):
+            join(root / name, enrollments[name], policy_text, linkage_key)
+            node, _ = open_node(root / name)
+            local.nodes[name] = node
+            fill_store(i, node.store)
+        witness = Witness(create_engine(sqlite_url(regulator / "witness.db")),
+                          load_key(regulator / "keys" / "witness.key", Cosigner),
+                          [parse_vkey(enrollment.log_vkey)])
+        local.servers.append(BackgroundServer(
+            witness_app(witness), port=regulator_port,
+            tls=server_options(participant_tls(regulator))).start())
+        local.servers.append(start_hub(space.root))
+    except BaseException:
+        local.stop()
+        raise
+    return local
