@@ -60,6 +60,14 @@ def test_store_reads_back_entries_in_order(store: LogStore) -> None:
     assert list(store.iter_entries(batch=4)) == entries(25)
 
 
+def test_store_keeps_entries_of_any_bytes_exactly(store: LogStore) -> None:
+    data = [bytes(range(256)), b"\\N", b"tab\tnewline\nbackslash\\", b"\x00", bytes(1000)]
+    store.append(data, fake_sign)
+    store.append([b"\r\n" * 10], fake_sign)
+    assert store.entries(0, 6) == [*data, b"\r\n" * 10]
+    assert store.head() == (6, merkle.root([*data, b"\r\n" * 10]))
+
+
 def test_store_refuses_oversized_entry_and_keeps_nothing_of_the_batch(store: LogStore) -> None:
     store.append(entries(2), fake_sign)
     with pytest.raises(StoreError, match="exceeds"):
