@@ -133,6 +133,12 @@ def test_new_id_redraws_ids_whose_digits_look_like_a_phone_number(
     assert new_id() == "f" * 32
 
 
+def test_short_new_id_is_screened_as_cut_not_as_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    draws = iter(["a13812345678" + "9" * 20, "f" * 32])
+    monkeypatch.setattr(events.secrets, "token_hex", lambda _: next(draws))
+    assert new_id(12) == "f" * 12
+
+
 # Strict parsing
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from medspace.hub.space import open_space
 from medspace.hub.state import tasks
-from medspace.ledger.events import parse_event
+from medspace.ledger.events import new_id, parse_event
 from medspace.ledger.store import LogStore
 from medspace.node.agent import Agent
 from medspace.node.setup import hub_client
@@ -22,7 +22,6 @@ from medspace.wire.messages import (
     Task,
     TaskCore,
     TaskResult,
-    new_id,
     now_ms,
 )
 from medspace.wire.signing import SignedMessage, WireKey
@@ -48,7 +47,10 @@ def _handle(space: DataSpace, message: SignedMessage) -> TaskResult | None:
 
     async def run() -> TaskResult | None:
         async with hub_client(space.root / "hospital-a") as client:
-            return await Agent(node, space.hub_url, client).handle_task(message)
+            agent = Agent(node, space.hub_url, client)
+            result = await agent.handle_task(message)
+            await agent.flush()
+            return result
 
     return asyncio.run(run())
 

@@ -103,11 +103,11 @@ def _run_study(layout: Layout, hub_url: str) -> dict[str, Any]:
         answer.raise_for_status()
         study_id = answer.json()["study"]
         deadline = time.monotonic() + STUDY_SECONDS + 30
-        while time.monotonic() < deadline:
-            study = client.get(hub_url + f"/v1/studies/{study_id}").json()
+        while (left := deadline - time.monotonic()) > 0:
+            study = client.get(hub_url + f"/v1/studies/{study_id}",
+                               params={"wait": min(left, 20.0)}).json()
             if study["status"] in ("done", "failed"):
                 return study
-            time.sleep(0.2)
     raise RuntimeError(f"the study {study_id} did not finish")
 
 

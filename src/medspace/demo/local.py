@@ -1,11 +1,11 @@
-"""A whole data space in one process, set up as its operators would: for tests and benchmarks.
+"""A whole data space set up as its operators would, on loopback: for tests and benchmarks.
 
 The operator creates the space and enrols the regulator, the hospitals and a researcher; each
-hospital joins and has its store filled; the regulator's witness and the hub run as uvicorn
-servers on threads speaking mutual TLS on loopback, and the nodes' agents run on an event loop
-of their own thread, calling out to the hub exactly as they would from a hospital. Unlike
-``medspace demo``, which runs every party as its own process, everything here shares one
-process, so a test can reach into any party's state.
+hospital joins and has its store filled. Then either everything runs in this process — the
+regulator's witness and the hub as uvicorn servers on threads speaking mutual TLS, the nodes'
+agents on an event loop of their own thread, calling out to the hub exactly as they would from a
+hospital — so that a test can reach into any party's state; or, as in ``medspace demo`` and in
+a deployment, every party runs as its own process (``as_processes``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from medspace.demo.services import Service, command
 from medspace.httpserve import BackgroundServer, free_port
 from medspace.hub.app import create_app
 from medspace.hub.space import enroll, hub_client, init_space, open_hub, open_space, write_policy
@@ -49,6 +50,7 @@ class LocalDataSpace:
     root: Path
     hospitals: list[str]
     hub_url: str
+    witness_port: int
     servers: list[BackgroundServer] = field(default_factory=list)
     nodes: dict[str, Node] = field(default_factory=dict)
     _client: httpx.Client | None = None
@@ -76,6 +78,28 @@ class LocalDataSpace:
                                         daemon=True)
         self._thread.start()
 
+    def as_processes(self) -> list[Service]:
+        """The same parties as separate processes, each the command its operator would run.
+
+        For a data space built with ``serve=False``: nothing of it runs in this process.
+        """
+        regulator = self.root / "regulator"
+        hub = self.root / "hub"
+        port = self.hub_url.rsplit(":", 1)[1]
+        return [
+            Service("the regulator's witness",
+                    command("witness", "--db", str(regulator / "witness.db"),
+                            "--key", str(regulator / "keys" / "witness.key"),
+                            "--log", open_space(hub).log_signer().vkey,
+                            "--port", str(self.witness_port), "--tls", str(regulator)),
+                    regulator / "witness.log",
+                    f"https://127.0.0.1:{self.witness_port}/witness/v1/key"),
+            Service("the hub", command("hub", str(hub), "--port", port), hub / "hub.log",
+                    self.hub_url + "/log/v1/checkpoint/signed"),
+            *(Service(name, command("node", "run", str(self.root / name)),
+                      self.root / name / "node.log") for name in self.hospitals),
+        ]
+
     def researcher(self) -> httpx.Client:
         """The researcher's HTTPS client (mutual TLS), opened once."""
         if self._client is None:
@@ -102,15 +126,15 @@ class LocalDataSpace:
         answer.raise_for_status()
         return str(answer.json()["study"])
 
-    def wait(self, study: str, seconds: float = 60.0, poll: float = 0.02) -> dict[str, Any]:
+    def wait(self, study: str, seconds: float = 60.0) -> dict[str, Any]:
         """The study once it is done or failed; TimeoutError after ``seconds``."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
             found: dict[str, Any] = self.researcher().get(
-                self.hub_url + f"/v1/studies/{study}").json()
+                self.hub_url + f"/v1/studies/{study}", params={"wait": min(left, 20.0)},
+                timeout=30).json()
             if found["status"] in ("done", "failed"):
                 return found
-            time.sleep(poll)
         raise TimeoutError(f"study {study} did not finish within {seconds:.0f} s")
 
     def restart_hub(self) -> None:
@@ -140,8 +164,9 @@ def start_hub(root: Path) -> BackgroundServer:
     return BackgroundServer(create_app(hub), port=port, tls=server_options(space.tls)).start()
 
 
-def build(root: Path, hospitals: int, fill_store: Filler) -> LocalDataSpace:
-    """Set the data space up, fill the stores, start the witness and the hub (not the agents).
+def build(root: Path, hospitals: int, fill_store: Filler, serve: bool = True) -> LocalDataSpace:
+    """Set the data space up, fill the stores, and start the witness and the hub (not the agents)
+    in this process — or, with ``serve=False``, leave them for ``as_processes``.
 
     If anything fails on the way, whatever was started is stopped before the error goes on.
     """
@@ -159,13 +184,17 @@ def build(root: Path, hospitals: int, fill_store: Filler) -> LocalDataSpace:
                                                       "university"), ["127.0.0.1"]))
     policy_text = write_policy(space).format()
     linkage_key = os.urandom(32)
-    local = LocalDataSpace(root, names, hub_url)
+    local = LocalDataSpace(root, names, hub_url, regulator_port)
     try:
         for i, name in enumerate(names):
             join(root / name, enrollments[name], policy_text, linkage_key)
             node, _ = open_node(root / name)
             local.nodes[name] = node
             fill_store(i, node.store)
+        if not serve:
+            local.stop()
+            local.nodes.clear()
+            return local
         witness = Witness(create_engine(sqlite_url(regulator / "witness.db")),
                           load_key(regulator / "keys" / "witness.key", Cosigner),
                           [parse_vkey(enrollment.log_vkey)])

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,59 +25,79 @@ from medspace.pki.tls import client_context
 STARTUP_SECONDS = 60.0
 
 
-def _command(*args: str) -> list[str]:
+def command(*args: str) -> list[str]:
+    """``medspace *args`` run by this Python."""
     return [sys.executable, "-m", "medspace", *args]
 
 
-def _spawn(command: list[str], log_file: Path) -> subprocess.Popen[bytes]:
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+@dataclass(frozen=True)
+class Service:
+    """One long-running command, its log file, and the URL that answers once it is up."""
+
+    name: str
+    command: list[str]
+    log_file: Path
+    ready_url: str | None = None
 
 
-def _wait_up(url: str, client: httpx.Client, process: subprocess.Popen[bytes], name: str,
-             log_file: Path) -> None:
+def _spawn(service: Service) -> subprocess.Popen[bytes]:
+    service.log_file.parent.mkdir(parents=True, exist_ok=True)
+    with service.log_file.open("ab") as log:
+        return subprocess.Popen(service.command, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_up(service: Service, client: httpx.Client, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{name} exited at start; see {log_file}")
+            raise RuntimeError(f"{service.name} exited at start; see {service.log_file}")
         with contextlib.suppress(httpx.HTTPError):
-            client.get(url, timeout=1)
+            client.get(service.ready_url or "", timeout=1)
             return
         time.sleep(0.1)
-    raise RuntimeError(f"{name} did not answer at {url} within {STARTUP_SECONDS:.0f} s; "
-                       f"see {log_file}")
+    raise RuntimeError(f"{service.name} did not answer at {service.ready_url} within "
+                       f"{STARTUP_SECONDS:.0f} s; see {service.log_file}")
+
+
+@contextlib.contextmanager
+def services(started: list[Service], client: httpx.Client) -> Iterator[dict[str, int]]:
+    """Start ``started`` in order, each once the one before answers; stop them all after.
+
+    Yields each service's process id by name.
+    """
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for service in started:
+            processes[service.name] = _spawn(service)
+            if service.ready_url is not None:
+                _wait_up(service, client, processes[service.name])
+        yield {name: process.pid for name, process in processes.items()}
+    finally:
+        for process in reversed(processes.values()):
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @contextlib.contextmanager
 def running(layout: Layout, space: Space, ports: Ports) -> Iterator[None]:
     """The regulator's witness, the hub and every hospital's node, for the ``with`` block."""
-    processes: list[subprocess.Popen[bytes]] = []
-    client = httpx.Client(verify=client_context(participant_tls(layout.researcher)))
-    try:
-        log_file = layout.regulator / "witness.log"
-        processes.append(_spawn(_command(
-            "witness", "--db", str(layout.regulator / "witness.db"),
-            "--key", str(layout.regulator / "keys" / "witness.key"),
-            "--log", space.log_signer().vkey, "--port", str(ports.witness),
-            "--tls", str(layout.regulator)), log_file))
-        _wait_up(f"https://127.0.0.1:{ports.witness}/witness/v1/key", client, processes[-1],
-                 "the regulator's witness", log_file)
-        log_file = layout.hub / "hub.log"
-        processes.append(_spawn(_command("hub", str(layout.hub), "--port", str(ports.hub)),
-                                log_file))
-        _wait_up(f"https://127.0.0.1:{ports.hub}/log/v1/checkpoint/signed", client,
-                 processes[-1], "the hub", log_file)
-        for hospital in HOSPITALS:
-            processes.append(_spawn(_command("node", "run", str(layout.node(hospital))),
-                                    layout.node(hospital) / "node.log"))
+    started = [
+        Service("the regulator's witness",
+                command("witness", "--db", str(layout.regulator / "witness.db"),
+                        "--key", str(layout.regulator / "keys" / "witness.key"),
+                        "--log", space.log_signer().vkey, "--port", str(ports.witness),
+                        "--tls", str(layout.regulator)),
+                layout.regulator / "witness.log",
+                f"https://127.0.0.1:{ports.witness}/witness/v1/key"),
+        Service("the hub", command("hub", str(layout.hub), "--port", str(ports.hub)),
+                layout.hub / "hub.log", f"https://127.0.0.1:{ports.hub}/log/v1/checkpoint/signed"),
+        *(Service(hospital, command("node", "run", str(layout.node(hospital))),
+                  layout.node(hospital) / "node.log") for hospital in HOSPITALS),
+    ]
+    with (httpx.Client(verify=client_context(participant_tls(layout.researcher))) as client,
+          services(started, client)):
         yield
-    finally:
-        client.close()
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()

@@ -24,11 +24,13 @@ from medspace.ledger.logapi import log_router
 from medspace.ledger.publisher import WitnessAnswer
 from medspace.wire.messages import (
     APPROVAL_KIND,
+    COSIGNATURE_KIND,
     EVENT_KIND,
     POLL_KIND,
     RESULT_KIND,
     Approval,
     Poll,
+    PollRequest,
     StudyRequest,
     TaskResult,
     now_ms,
@@ -94,39 +96,27 @@ def create_app(hub: Hub) -> FastAPI:
     async def _hub_error(_: Any, exc: HubError) -> JSONResponse:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
 
-    @app.post("/v1/poll")
-    async def poll(message: SignedMessage,
-                   wait: float = Query(MAX_POLL_SECONDS, ge=0, le=MAX_POLL_SECONDS)
-                   ) -> dict[str, Any]:
-        """A node collects its cosigning requests, studies to decide on and tasks."""
-        request = _model(Poll, _opened(hub, message, POLL_KIND, {"hospital"}))
-        if request.node != message.signer:
-            raise HTTPException(403, "a node may only poll for itself")
-        if abs(now_ms() - request.sent_at) > MAX_CLOCK_SKEW_MS:
-            raise HTTPException(400, "poll is stale or from the future; check the node's clock")
-        return await hub.poll(request.node, request.channel, wait)
-
-    @app.post("/v1/cosignatures")
-    async def cosignatures(message: SignedMessage) -> dict[str, str]:
-        """A node's witness answers a cosigning request."""
-        body = _opened(hub, message, "cosignature", {"hospital"})
-        answer = _model(CosignAnswer, body)
+    async def take_cosignature(message: SignedMessage) -> dict[str, str]:
+        answer = _model(CosignAnswer, _opened(hub, message, COSIGNATURE_KIND, {"hospital"}))
         hub.cosigned(message.signer, answer.id,
                      WitnessAnswer(answer.status, answer.content_type, answer.text))
         return {"status": "received"}
 
-    @app.post("/v1/approvals")
-    async def approvals(message: SignedMessage) -> dict[str, str]:
-        """A hospital's decision on a study."""
+    async def take_approval(message: SignedMessage) -> dict[str, str]:
         approval = _model(Approval, _opened(hub, message, APPROVAL_KIND, {"hospital"}))
         if approval.node != message.signer:
             raise HTTPException(403, "a hospital may only decide for itself")
         await hub.decide(approval, message.model_dump_json())
         return {"status": "recorded"}
 
-    @app.post("/v1/events")
-    async def events(message: SignedMessage) -> dict[str, int]:
-        """A node records an audit event about itself (a release, a refusal)."""
+    async def take_result(message: SignedMessage) -> dict[str, str]:
+        result = _model(TaskResult, _opened(hub, message, RESULT_KIND, {"hospital"}))
+        if result.node != message.signer:
+            raise HTTPException(403, "a node may only answer its own tasks")
+        await hub.result(result)
+        return {"status": "received"}
+
+    async def take_event(message: SignedMessage) -> dict[str, int]:
         body = _model(NodeEvent, _opened(hub, message, EVENT_KIND, {"hospital"}))
         try:
             data = base64.b64decode(body.event, validate=True)
@@ -134,14 +124,61 @@ def create_app(hub: Hub) -> FastAPI:
             raise HTTPException(400, "event is not base64") from None
         return {"index": await hub.record_from(message.signer, data)}
 
+    takers = {COSIGNATURE_KIND: take_cosignature, APPROVAL_KIND: take_approval,
+              RESULT_KIND: take_result, EVENT_KIND: take_event}
+
+    async def take(message: SignedMessage) -> str | None:
+        """Handle one message a node sent with its poll; why it was refused, or None."""
+        taker = takers.get(message.kind)
+        if taker is None:
+            return f"unknown message kind {message.kind!r}"
+        try:
+            await taker(message)
+        except HTTPException as exc:
+            return f"{message.kind} refused ({exc.status_code}): {exc.detail}"
+        except HubError as exc:
+            return f"{message.kind} refused ({exc.status}): {exc.reason}"
+        return None
+
+    @app.post("/v1/poll")
+    async def poll(request: PollRequest,
+                   wait: float = Query(MAX_POLL_SECONDS, ge=0, le=MAX_POLL_SECONDS)
+                   ) -> dict[str, Any]:
+        """A node hands over what it has for the hub, then collects its cosigning requests,
+        studies to decide on and tasks. Refusals of what it handed over come back at once."""
+        signed = request.poll
+        asked = _model(Poll, _opened(hub, signed, POLL_KIND, {"hospital"}))
+        if asked.node != signed.signer:
+            raise HTTPException(403, "a node may only poll for itself")
+        if abs(now_ms() - asked.sent_at) > MAX_CLOCK_SKEW_MS:
+            raise HTTPException(400, "poll is stale or from the future; check the node's clock")
+        if any(message.signer != signed.signer for message in request.outbox):
+            raise HTTPException(403, "a node may only hand over its own messages")
+        refused = [reason for message in request.outbox
+                   if (reason := await take(message)) is not None]
+        if refused:
+            return {"refused": refused}
+        return await hub.poll(asked.node, asked.channel, wait)
+
+    @app.post("/v1/cosignatures")
+    async def cosignatures(message: SignedMessage) -> dict[str, str]:
+        """A node's witness answers a cosigning request."""
+        return await take_cosignature(message)
+
+    @app.post("/v1/approvals")
+    async def approvals(message: SignedMessage) -> dict[str, str]:
+        """A hospital's decision on a study."""
+        return await take_approval(message)
+
+    @app.post("/v1/events")
+    async def events(message: SignedMessage) -> dict[str, int]:
+        """A node records an audit event about itself (a refusal of an unreadable task)."""
+        return await take_event(message)
+
     @app.post("/v1/results")
     async def results(message: SignedMessage) -> dict[str, str]:
         """A node's signed answer to a task."""
-        result = _model(TaskResult, _opened(hub, message, RESULT_KIND, {"hospital"}))
-        if result.node != message.signer:
-            raise HTTPException(403, "a node may only answer its own tasks")
-        await hub.result(result)
-        return {"status": "received"}
+        return await take_result(message)
 
     @app.post("/v1/studies")
     async def submit(message: SignedMessage) -> dict[str, str]:
@@ -163,9 +200,10 @@ def create_app(hub: Hub) -> FastAPI:
                 for p in hub.state.participants("hospital")]
 
     @app.get("/v1/studies/{study_id}")
-    def study(study_id: str) -> dict[str, Any]:
-        """A study's status and, once finished, its result."""
-        found = hub.state.study(study_id)
+    async def study(study_id: str,
+                    wait: float = Query(0, ge=0, le=MAX_POLL_SECONDS)) -> dict[str, Any]:
+        """A study's status and, once finished, its result; ``wait`` seconds for it to finish."""
+        found = await hub.study(study_id, wait)
         if found is None:
             raise HTTPException(404, f"no study {study_id}")
         return found

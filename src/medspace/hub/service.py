@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from medspace.hub.aggregate import combine
 from medspace.hub.state import HubState
 from medspace.ledger.cosignature import parse_cosigner_vkey
-from medspace.ledger.events import EventError, new_event, parse_event
+from medspace.ledger.events import AuditEvent, EventError, new_event, new_id, parse_event
 from medspace.ledger.log import TransparencyLog
 from medspace.ledger.publisher import Publisher, Send, WitnessAnswer, WitnessEndpoint
 from medspace.ledger.quorum import Policy
@@ -38,7 +38,6 @@ from medspace.wire.messages import (
     TaskCore,
     TaskResult,
     digest,
-    new_id,
     now_ms,
 )
 from medspace.wire.signing import WireKey
@@ -47,6 +46,7 @@ log = logging.getLogger(__name__)
 
 TASK_LIFETIME_MS = 10 * 60 * 1000
 WITNESS_TIMEOUT = 10.0
+PUBLISH_INTERVAL = 1.0
 
 
 class HubError(ValueError):
@@ -56,6 +56,17 @@ class HubError(ValueError):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+def _node_event(node: str, data: bytes) -> AuditEvent:
+    """The audit event ``node`` sent about itself; HubError if it is malformed or another's."""
+    try:
+        event = parse_event(data)
+    except EventError as exc:
+        raise HubError(400, f"not an audit event: {exc}") from None
+    if event.actor != node or event.org != node:
+        raise HubError(403, "a node may only record events about itself")
+    return event
 
 
 @dataclass
@@ -85,7 +96,8 @@ class Hub:
         self.policy = policy
         self.client = client
         self._mail: dict[str, _Mailbox] = defaultdict(_Mailbox)
-        self._appended = asyncio.Event()
+        self._wanted = asyncio.Event()
+        self._finished = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_seen: dict[str, int] = {}
         node_witnesses = [
@@ -98,30 +110,19 @@ class Hub:
     # -- the audit log -------------------------------------------------------------------
 
     async def record(self, actor: str | None = None, role: str = "hub", **fields: Any) -> int:
-        """Append an audit event (the hub's own unless ``actor`` says whose) and wake the publisher.
-        """
+        """Append an audit event (the hub's own unless ``actor`` says whose)."""
         actor = actor or self.key.participant
-        index = await self.audit.record_async(
+        return await self.audit.record_async(
             new_event(actor=actor, org=actor, role=role, **fields)
         )
-        self._appended.set()
-        return index
 
     async def record_from(self, node: str, data: bytes) -> int:
-        """Append an audit event a node wrote about itself (a release, a refusal)."""
-        try:
-            event = parse_event(data)
-        except EventError as exc:
-            raise HubError(400, f"not an audit event: {exc}") from None
-        if event.actor != node or event.org != node:
-            raise HubError(403, "a node may only record events about itself")
-        index = await self.audit.record_async(event)
-        self._appended.set()
-        return index
+        """Append an audit event a node wrote about itself (a refusal of an unreadable task)."""
+        return await self.audit.record_async(_node_event(node, data))
 
     async def witnessed(self, index: int) -> Receipt:
         """The receipt of entry ``index`` once a quorum has cosigned a checkpoint covering it."""
-        self._appended.set()
+        self._wanted.set()
         if not await self.publisher.wait_witnessed(index + 1, WITNESS_TIMEOUT):
             raise HubError(503, "the witnesses did not cosign in time; try again")
         receipt = await run_in_threadpool(build_receipt, self.audit.store, index)
@@ -132,7 +133,7 @@ class Hub:
         try:
             self._background(self._resume())
             await asyncio.gather(
-                self.publisher.run(stop, interval=0.25, wake=self._appended),
+                self.publisher.run(stop, interval=PUBLISH_INTERVAL, wake=self._wanted),
                 self._deadlines(stop),
             )
         finally:
@@ -195,17 +196,10 @@ class Hub:
                 await asyncio.wait_for(wake.wait(), deadline - loop.time())
 
     def _work_for(self, node: str) -> dict[str, Any]:
-        studies = []
-        for study_id in self.state.open_studies():
-            study = self.state.study(study_id)
-            if study is None or node in self.state.approvals(study_id):
-                continue
-            targets = study["request"].get("nodes")
-            if targets is None or node in targets:
-                studies.append({"id": study_id, "researcher": study["researcher"],
-                                "request": study["request"]})
-        return {"studies": studies,
-                "tasks": [json.loads(m) for m in self.state.pending_tasks(node)]}
+        undecided, pending = self.state.work_for(node)
+        studies = [study for study in undecided
+                   if study["request"].get("nodes") is None or node in study["request"]["nodes"]]
+        return {"studies": studies, "tasks": [json.loads(m) for m in pending]}
 
     def _wake(self, node: str) -> None:
         self._mail[node].wake_work.set()
@@ -219,7 +213,7 @@ class Hub:
         unknown = sorted(set(targets) - set(hospitals))
         if unknown:
             raise HubError(400, f"unknown hospitals: {', '.join(unknown)}")
-        study_id = f"study-{new_id()[:12]}"
+        study_id = f"study-{new_id(12)}"
         body = request.model_dump()
         await self.record(action="study.submitted", subject=f"study:{study_id}",
                           purpose=request.purpose, decision="info", payload_digest=digest(body))
@@ -229,6 +223,23 @@ class Hub:
         for node in targets:
             self._wake(node)
         return study_id
+
+    async def study(self, study_id: str, wait: float = 0.0) -> dict[str, Any] | None:
+        """A study's row, once it has finished or after ``wait`` seconds, whichever is first.
+
+        A study finished by this hub wakes its waiters at once; one finished by another hub
+        worker on the same database is seen within a second.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            found = await run_in_threadpool(self.state.study, study_id)
+            left = deadline - loop.time()
+            if found is None or found["status"] in ("done", "failed") or left <= 0:
+                return found
+            async with self._finished:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._finished.wait(), min(left, 1.0))
 
     async def decide(self, approval: Approval, message: str) -> None:
         """Keep a hospital's decision on a study; dispatch its task when it permits."""
@@ -276,14 +287,25 @@ class Hub:
         self._wake(node)
 
     async def result(self, result: TaskResult) -> None:
-        """Keep a node's answer and finish the study once every hospital has answered."""
+        """Log a node's answer, keep it, and finish the study once every hospital has answered.
+        """
         task = await run_in_threadpool(self.state.task, result.task)
         if task is None or task.node != result.node:
             raise HubError(404, f"no task {result.task} for {result.node}")
         if task.status != "pending":
             return
+        try:
+            data = base64.b64decode(result.event, validate=True)
+        except ValueError:
+            raise HubError(400, "the result's audit event is not base64") from None
+        event = _node_event(result.node, data)
+        action = "result.released" if result.status == "released" else "task.refused"
+        if (event.subject, event.action) != (f"task:{result.task}", action) or (
+                event.payload_digest != result.payload_digest):
+            raise HubError(400, f"the result's audit event is not the {action} of this task")
+        await self.audit.record_async(event)
         await run_in_threadpool(self.state.finish_task, result.task, result.status,
-                                result.model_dump())
+                                result.model_dump(exclude={"event"}))
         await self._maybe_finish(task.study)
 
     async def _maybe_finish(self, study_id: str, deadline_passed: bool = False) -> None:
@@ -314,6 +336,8 @@ class Hub:
             status = "done"
         if not await run_in_threadpool(self.state.set_study, study_id, status, outcome):
             return
+        async with self._finished:
+            self._finished.notify_all()
         await run_in_threadpool(self.state.expire_tasks, study_id)
         await self.record(action="result.released", subject=f"study:{study_id}",
                           purpose="research", decision="permit" if status == "done" else "deny",

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from medspace.sqldb import read_only
 
+REGISTRY_SECONDS = 2.0
 metadata = sa.MetaData()
 
 participants = sa.Table(
@@ -35,7 +36,7 @@ studies = sa.Table(
     sa.Column("id", sa.String(128), primary_key=True),
     sa.Column("researcher", sa.String(128), nullable=False),
     sa.Column("request", sa.Text, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("deadline_ms", sa.BigInteger, nullable=False),
     sa.Column("finished_ms", sa.BigInteger, nullable=True),
@@ -88,6 +89,9 @@ class HubState:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reader = read_only(engine)
+        self._registry: dict[str, Participant] = {}
+        self._registry_read = float("-inf")
         metadata.create_all(engine)
 
     def register(self, participant: Participant) -> None:
@@ -102,21 +106,28 @@ class HubState:
             else:
                 conn.execute(participants.update().where(participants.c.id == participant.id)
                              .values(**values))
+        self._registry_read = float("-inf")
 
     def participant(self, participant_id: str) -> Participant | None:
-        """The registered participant with this id."""
-        with read_only(self.engine).connect() as conn:
-            row = conn.execute(
-                sa.select(participants).where(participants.c.id == participant_id)
-            ).first()
-        return None if row is None else Participant(**row._mapping)
+        """The registered participant with this id.
+
+        Asked for every signed request, so the registry is read at most once every
+        ``REGISTRY_SECONDS``; a change made through this object is seen at once.
+        """
+        now = time.monotonic()
+        if now - self._registry_read > REGISTRY_SECONDS:
+            with self._reader.connect() as conn:
+                rows = conn.execute(sa.select(participants)).all()
+            self._registry = {row.id: Participant(**row._mapping) for row in rows}
+            self._registry_read = now
+        return self._registry.get(participant_id)
 
     def participants(self, role: str | None = None) -> list[Participant]:
         """Every participant, or those of one role."""
         query = sa.select(participants).order_by(participants.c.id)
         if role is not None:
             query = query.where(participants.c.role == role)
-        with read_only(self.engine).connect() as conn:
+        with self._reader.connect() as conn:
             return [Participant(**row._mapping) for row in conn.execute(query)]
 
     def add_study(self, study_id: str, researcher: str, request: dict[str, Any],
@@ -129,7 +140,7 @@ class HubState:
 
     def study(self, study_id: str) -> dict[str, Any] | None:
         """A study's row, with its request and result decoded."""
-        with read_only(self.engine).connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(studies).where(studies.c.id == study_id)).first()
         if row is None:
             return None
@@ -140,10 +151,31 @@ class HubState:
 
     def open_studies(self) -> list[str]:
         """Studies not yet finished: a restarted hub resumes these."""
-        with read_only(self.engine).connect() as conn:
+        with self._reader.connect() as conn:
             return list(conn.execute(
                 sa.select(studies.c.id).where(studies.c.status.in_(["open", "running"]))
             ).scalars())
+
+    def work_for(self, node: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """What waits for ``node``: open studies it has not decided on, and its pending tasks.
+
+        Asked on every long-poll, so it is two queries whatever the number of open studies.
+        """
+        decided = sa.select(approvals.c.study).where(approvals.c.study == studies.c.id,
+                                                     approvals.c.node == node)
+        with self._reader.connect() as conn:
+            undecided = conn.execute(
+                sa.select(studies.c.id, studies.c.researcher, studies.c.request)
+                .where(studies.c.status.in_(["open", "running"]), ~decided.exists())
+                .order_by(studies.c.created_ms)
+            ).all()
+            pending = list(conn.execute(
+                sa.select(tasks.c.message).where(tasks.c.node == node,
+                                                 tasks.c.status == "pending")
+                .order_by(tasks.c.id)
+            ).scalars())
+        return ([{"id": row.id, "researcher": row.researcher,
+                  "request": json.loads(row.request)} for row in undecided], pending)
 
     def set_study(self, study_id: str, status: str, result: dict[str, Any] | None = None) -> bool:
         """Move an unfinished study on, keeping its result; False if it had already finished.
@@ -175,7 +207,7 @@ class HubState:
 
     def approvals(self, study: str) -> dict[str, str]:
         """Each node's decision on ``study``."""
-        with read_only(self.engine).connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(sa.select(approvals.c.node, approvals.c.decision)
                                 .where(approvals.c.study == study))
             return {row.node: row.decision for row in rows}
@@ -186,18 +218,9 @@ class HubState:
             conn.execute(tasks.insert().values(id=task_id, study=study, node=node,
                                                status="pending", message=message))
 
-    def pending_tasks(self, node: str) -> list[str]:
-        """Signed tasks waiting for ``node``: queued, or delivered but not yet answered."""
-        with read_only(self.engine).connect() as conn:
-            return list(conn.execute(
-                sa.select(tasks.c.message).where(tasks.c.node == node,
-                                                 tasks.c.status == "pending")
-                .order_by(tasks.c.id)
-            ).scalars())
-
     def task(self, task_id: str) -> TaskRow | None:
         """Whose a task is, for which study, and where it stands."""
-        with read_only(self.engine).connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(tasks.c.node, tasks.c.study, tasks.c.status)
                                .where(tasks.c.id == task_id)).first()
         return None if row is None else TaskRow(row.node, row.study, row.status)
@@ -210,7 +233,7 @@ class HubState:
 
     def task_results(self, study: str) -> dict[str, dict[str, Any] | None]:
         """Each node's answer for ``study`` so far (None where it has not answered)."""
-        with read_only(self.engine).connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(sa.select(tasks.c.node, tasks.c.result)
                                 .where(tasks.c.study == study))
             return {row.node: None if row.result is None else json.loads(row.result)

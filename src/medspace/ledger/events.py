@@ -280,15 +280,15 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def new_id() -> str:
-    """32 random lowercase hex characters.
+def new_id(chars: int = 32) -> str:
+    """``chars`` random lowercase hex characters (at most 32).
 
     Redrawn in the rare case (about one in seven hundred) that its digits happen to look like a
     phone or ID number, so the id can also be embedded in identifier fields such as
     ``subject="task:<id>"`` without tripping the personal-data screen.
     """
     while True:
-        candidate = secrets.token_hex(16)
+        candidate = secrets.token_hex(16)[:chars]
         if _personal_value_kind(candidate) is None:
             return candidate
 

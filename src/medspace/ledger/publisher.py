@@ -157,23 +157,21 @@ class Publisher:
     ) -> None:
         """Publish every new checkpoint until ``stop`` is set.
 
-        Between rounds it waits ``interval`` seconds, or less when ``wake`` is set (the log
-        owner sets it after an append, so a new entry is witnessed without waiting a tick).
+        A round runs every ``interval`` seconds, or at once when ``wake`` is set: the log owner
+        sets it when someone waits for an entry to be witnessed, so that entry does not wait a
+        tick, while the entries no one waits for are witnessed together, a round per interval.
         """
         wake = wake or asyncio.Event()
         while not stop.is_set():
             wake.clear()
             try:
-                outcome = await self.publish()
+                await self.publish()
             except Exception:  # a round that fails is retried; the loop must not die
                 log.exception("publishing the checkpoint failed")
-                outcome = None
-            if outcome is None or not outcome.witnessed:
-                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-                await asyncio.wait(waiters, timeout=interval,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _ask(self, witness: WitnessEndpoint, latest: StoredCheckpoint, text: str) -> str:
         """One witness's cosignature line on ``latest``, or an exception saying why not."""

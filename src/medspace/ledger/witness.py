@@ -152,6 +152,7 @@ class Witness:
 
     def __init__(self, engine: Engine, cosigner: Cosigner, logs: Iterable[Verifier]) -> None:
         self.engine = engine
+        self._reader = read_only(engine)
         self.cosigner = cosigner
         self.logs = {log.name: log for log in logs}
         metadata.create_all(engine)
@@ -170,7 +171,7 @@ class Witness:
         query = sa.select(evidence_table).order_by(evidence_table.c.id)
         if origin is not None:
             query = query.where(evidence_table.c.origin == origin)
-        with read_only(self.engine).connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(query).all()
         return [Evidence(r.origin, r.received, r.reason, r.note, r.held_note) for r in rows]
 

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from medspace.analytics.counting import DisclosureRules, Refusal, count_task
 from medspace.ledger import merkle
-from medspace.ledger.events import new_event
+from medspace.ledger.events import new_event, new_id
 from medspace.ledger.log import TransparencyLog
 from medspace.ledger.note import decode_base64
 from medspace.ledger.trust import Trust, TrustError
@@ -33,15 +33,17 @@ from medspace.node.state import NodeState, Replay
 from medspace.store.engine import ClinicalStore
 from medspace.wire.messages import (
     APPROVAL_KIND,
+    COSIGNATURE_KIND,
     EVENT_KIND,
+    MAX_OUTBOX,
     POLL_KIND,
     RESULT_KIND,
     Approval,
     Poll,
+    PollRequest,
     Task,
     TaskResult,
     digest,
-    new_id,
     now_ms,
 )
 from medspace.wire.signing import SignedMessage, WireKey
@@ -94,11 +96,17 @@ class Agent:
         self.client = client
         self.poll_seconds = poll_seconds
         self._stop = asyncio.Event()
+        self._outbox: dict[str, list[SignedMessage]] = {"work": [], "witness": []}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve both channels until ``stop`` is set."""
+        """Serve both channels until ``stop`` is set, then hand over what is left to send."""
         self._stop = stop
         await asyncio.gather(self._loop(stop, self.witness_step), self._loop(stop, self.work_step))
+        try:
+            await self.flush()
+        except (httpx.HTTPError, HubUnavailable) as exc:
+            log.warning("stopping with answers the hub has not taken (%s); the hub offers "
+                        "their tasks again and this node resends them when it restarts", exc)
 
     async def _loop(self, stop: asyncio.Event, step: Callable[[], Awaitable[None]]) -> None:
         """Repeat ``step``; back off while the hub is unreachable."""
@@ -113,23 +121,51 @@ class Agent:
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 10.0)
 
-    async def _poll(self, channel: str) -> dict[str, Any]:
-        """What the hub has on ``channel``; nothing if the agent is told to stop meanwhile.
+    async def _poll(self, channel: str, wait: float | None = None) -> dict[str, Any]:
+        """Hand over what waits in ``channel``'s outbox, then collect what the hub has there;
+        nothing if the agent is told to stop meanwhile.
 
-        Only the wait is cut short: work the poll brought is always finished, so a stopping
-        node never leaves a release half journalled.
+        Only the wait is cut short (a poll that does not wait is not cut at all): work the poll
+        brought is always finished, so a stopping node never leaves a release half journalled.
+        What the poll carried goes back to the outbox unless the hub took it.
         """
+        wait = self.poll_seconds if wait is None else wait
+        waiting = self._outbox[channel]
+        outbox, self._outbox[channel] = waiting[:MAX_OUTBOX], waiting[MAX_OUTBOX:]
         poll = Poll(node=self.node.id, channel=channel, sent_at=now_ms(), nonce=new_id())
-        request = asyncio.ensure_future(self._post(
-            "/v1/poll", POLL_KIND, poll.model_dump(), params={"wait": self.poll_seconds},
-            timeout=self.poll_seconds + 10))
-        stopping = asyncio.ensure_future(self._stop.wait())
-        await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not request.done():
-            request.cancel()
-            return {}
-        return request.result()
+        body = PollRequest(poll=self.node.key.sign(POLL_KIND, poll.model_dump()), outbox=outbox)
+        request = asyncio.ensure_future(self.client.post(
+            self.hub_url + "/v1/poll", json=body.model_dump(), params={"wait": wait},
+            timeout=wait + 10))
+        racing = {request, asyncio.ensure_future(self._stop.wait())} if wait else {request}
+        try:
+            done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in racing:
+                if not future.done():
+                    future.cancel()
+        try:
+            if request not in done:
+                self._outbox[channel][:0] = outbox
+                return {}
+            response = request.result()
+            if response.status_code != 200:
+                raise HubUnavailable(f"/v1/poll answered {response.status_code}: "
+                                     f"{response.text[:200]}")
+        except BaseException:
+            self._outbox[channel][:0] = outbox
+            raise
+        answer: dict[str, Any] = response.json()
+        for reason in answer.get("refused", []):
+            log.warning("the hub refused what this node sent: %s", reason)
+        return answer
+
+    async def flush(self) -> None:
+        """Hand over whatever waits in the outboxes now, without waiting for work."""
+        for channel, waiting in self._outbox.items():
+            while waiting:
+                await self._poll(channel, wait=0)
+                waiting = self._outbox[channel]
 
     async def witness_step(self) -> None:
         """One poll of the witness channel: cosign what the hub brings."""
@@ -163,7 +199,8 @@ class Agent:
             answer = {"status": refusal.status,
                       "content_type": "text/x.tlog.size" if size_reply else "text/plain",
                       "text": f"{refusal.size}\n" if size_reply else refusal.reason}
-        await self._post("/v1/cosignatures", "cosignature", {"id": request["id"], **answer})
+        self._outbox["witness"].append(
+            self.node.key.sign(COSIGNATURE_KIND, {"id": request["id"], **answer}))
 
     async def _decide(self, study: dict[str, Any]) -> None:
         decided = await run_in_threadpool(self.node.state.decision, study["id"])
@@ -177,7 +214,7 @@ class Agent:
         approval = Approval(study=study["id"], node=self.node.id, decision=decided,
                             decided_by="auto-approval" if decided == "permit" else "committee",
                             reason="the hospital's standing rule")
-        await self._post("/v1/approvals", APPROVAL_KIND, approval.model_dump())
+        self._outbox["work"].append(self.node.key.sign(APPROVAL_KIND, approval.model_dump()))
 
     async def handle_task(self, message: SignedMessage) -> TaskResult | None:
         """Check, compute, journal and release — or refuse with a logged reason."""
@@ -194,7 +231,7 @@ class Agent:
             return await self._refuse(core.id, f"replayed task: {replay}")
         if seen is not None and seen.result is not None:
             resent = SignedMessage.model_validate_json(seen.result)
-            await self._send(resent)
+            self._outbox["work"].append(resent)
             return TaskResult.model_validate(resent.body)
         try:
             payload = await self._checked_compute(task)
@@ -256,33 +293,35 @@ class Agent:
         return [decode_base64(h) for h in response.json()["proof"]]
 
     async def _journal(self, action: str, subject: str, decision: str,
-                       reason: str | None = None, payload_digest: str | None = None) -> int:
-        """Record an event in the node's own journal first, then in the hub's log."""
+                       reason: str | None = None,
+                       payload_digest: str | None = None) -> tuple[int, str]:
+        """Record an event in the node's own journal; its index and its bytes for the hub's log.
+        """
         event = new_event(actor=self.node.id, org=self.node.id, role="hospital", action=action,
                           subject=subject, purpose="research", decision=decision,
                           reason=reason, payload_digest=payload_digest)
         index = await self.node.journal.record_async(event)
-        await self._post("/v1/events", EVENT_KIND,
-                         {"event": base64.b64encode(event.to_bytes()).decode("ascii")})
-        return index
+        return index, base64.b64encode(event.to_bytes()).decode("ascii")
 
     async def _release(self, task: Task, payload: dict[str, Any]) -> TaskResult:
         payload_digest = digest(payload)
-        index = await self._journal("result.released", f"task:{task.core.id}", "permit",
-                                    payload_digest=payload_digest)
+        index, event = await self._journal("result.released", f"task:{task.core.id}", "permit",
+                                           payload_digest=payload_digest)
         result = TaskResult(task=task.core.id, node=self.node.id, status="released",
-                            payload=payload, payload_digest=payload_digest, journal_index=index)
+                            payload=payload, payload_digest=payload_digest, journal_index=index,
+                            event=event)
         await self._finish(result)
         return result
 
     async def _refuse(self, task_id: str | None, reason: str) -> TaskResult | None:
-        index = await self._journal("task.refused", f"task:{task_id or 'unreadable'}", "deny",
-                                    reason=reason[:500])
+        index, event = await self._journal("task.refused", f"task:{task_id or 'unreadable'}",
+                                           "deny", reason=reason[:500])
         log.warning("refused task %s: %s", task_id, reason)
         if task_id is None:
+            await self._post("/v1/events", EVENT_KIND, {"event": event})
             return None
         result = TaskResult(task=task_id, node=self.node.id, status="refused",
-                            reason=reason[:500], journal_index=index)
+                            reason=reason[:500], journal_index=index, event=event)
         await self._finish(result)
         return result
 
@@ -290,10 +329,4 @@ class Agent:
         signed = self.node.key.sign(RESULT_KIND, result.model_dump())
         await run_in_threadpool(self.node.state.finish, result.task, result.status,
                                 signed.model_dump_json())
-        await self._send(signed)
-
-    async def _send(self, signed: SignedMessage) -> None:
-        response = await self.client.post(self.hub_url + "/v1/results",
-                                          json=signed.model_dump(), timeout=30)
-        if response.status_code not in (200, 404):
-            raise HubUnavailable(f"/v1/results answered {response.status_code}")
+        self._outbox["work"].append(signed)

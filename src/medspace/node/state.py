@@ -54,6 +54,7 @@ class NodeState:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._reader = read_only(engine)
         metadata.create_all(engine)
 
     def take(self, task_id: str, nonce: str, study: str, now_ms: int) -> SeenTask | None:
@@ -90,6 +91,6 @@ class NodeState:
 
     def decision(self, study: str) -> str | None:
         """``permit``, ``deny``, or None when the hospital has not decided."""
-        with read_only(self.engine).connect() as conn:
+        with self._reader.connect() as conn:
             return conn.execute(sa.select(decisions.c.decision)
                                 .where(decisions.c.study == study)).scalar()

@@ -192,7 +192,8 @@ def _members(store: ClinicalStore, cohort: Cohort) -> ir.Table:
 
 def cohort_size(store: ClinicalStore, cohort: Cohort) -> int:
     """How many persons the cohort holds (exact; disclosure control is applied by the caller)."""
-    return int(_members(store, cohort).count().to_pyarrow().as_py())
+    [(size,)] = store.rows(("cohort_size", cohort), lambda: _members(store, cohort).count())
+    return int(size)
 
 
 def count_by(
@@ -220,12 +221,16 @@ def count_by(
         or not 1 <= age_band_width <= _MAX_AGE
     ):
         raise CohortError(f"age_band_width must be a whole number from 1 to {_MAX_AGE}")
-    members = _members(store, cohort)
-    members = members.mutate(
-        age_band=((members.age // age_band_width) * age_band_width).cast("int64")
-    )
-    counts = members.group_by(keys).aggregate(n=members.count()).order_by(keys)
-    rows = counts.to_pyarrow().to_pylist()
+
+    def build() -> ir.Table:
+        members = _members(store, cohort)
+        members = members.mutate(
+            age_band=((members.age // age_band_width) * age_band_width).cast("int64")
+        )
+        return members.group_by(keys).aggregate(n=members.count()).order_by(keys)
+
+    rows = [dict(zip([*keys, "n"], row, strict=True))
+            for row in store.rows(("count_by", cohort, tuple(keys), age_band_width), build)]
     result = []
     for row in rows:
         values = [

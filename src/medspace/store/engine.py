@@ -8,12 +8,15 @@ engine's fastest transactional path (DuckDB's Arrow scan, PostgreSQL's ``COPY``)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.types as ir
 import sqlalchemy as sa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from ibis.backends.postgres import Backend as PostgresBackend
@@ -21,6 +24,7 @@ from ibis.backends.postgres import Backend as PostgresBackend
 from medspace.store.schema import TABLES
 
 EngineKind = Literal["duckdb", "postgres"]
+COMPILED_QUERIES = 256
 
 
 class ClinicalStore:
@@ -29,6 +33,8 @@ class ClinicalStore:
     def __init__(self, backend: DuckDBBackend | PostgresBackend, kind: EngineKind) -> None:
         self.backend = backend
         self.kind: EngineKind = kind
+        self._compiled: OrderedDict[Hashable, str] = OrderedDict()
+        self._compiled_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"ClinicalStore({self.kind})"
@@ -92,6 +98,34 @@ class ClinicalStore:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+
+    def rows(self, key: Hashable, build: Callable[[], ir.Expr]) -> list[tuple[Any, ...]]:
+        """The rows of the query that ``build`` makes, compiled by Ibis once per ``key``.
+
+        Building and compiling an Ibis expression costs tens of milliseconds, more than running
+        it on a hospital's store; a query asked again (a study re-run, the whole-population
+        count behind every count study) runs its cached SQL straight on the engine. ``key``
+        must determine the query entirely: values are compiled into the SQL as typed literals.
+        """
+        with self._compiled_lock:
+            sql = self._compiled.get(key)
+            if sql is not None:
+                self._compiled.move_to_end(key)
+        if sql is None:
+            sql = str(self.backend.compile(build()))
+            with self._compiled_lock:
+                self._compiled[key] = sql
+                while len(self._compiled) > COMPILED_QUERIES:
+                    self._compiled.popitem(last=False)
+        if self.kind == "postgres":
+            with self.backend.con.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall()
+        cursor = self.backend.con.cursor()
+        try:
+            return cursor.execute(sql).fetchall()
+        finally:
+            cursor.close()
 
     def table_names(self) -> list[str]:
         """The names of the tables in the store."""

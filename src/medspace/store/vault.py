@@ -107,6 +107,7 @@ class IdentityVault:
         if not isinstance(vault_key, bytes) or len(vault_key) != _KEY_BYTES:
             raise VaultError(f"the vault key must be exactly {_KEY_BYTES} bytes")
         self._engine = engine
+        self._reader = read_only(engine)
         self._aead = AESGCM(vault_key)
         check = hmac.new(vault_key, b"medspace-vault-key-check", hashlib.sha256)
         self._key_check_hex = check.hexdigest()[:32]
@@ -143,7 +144,7 @@ class IdentityVault:
         person's row raises :class:`VaultTampered` rather than pointing at the wrong patient.
         """
         _check_format(linkage_token, LINKAGE_TOKEN_PATTERN, "linkage token")
-        with read_only(self._engine).connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(
                 sa.select(vault_table).where(vault_table.c.linkage_token == linkage_token)
             ).all()
@@ -158,7 +159,7 @@ class IdentityVault:
         leaves the node, and no analysis, may use it.
         """
         _check_format(person_id, PSEUDONYM_PATTERN, "person pseudonym")
-        with read_only(self._engine).connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(
                 sa.select(vault_table).where(vault_table.c.person_id == person_id)
             ).one_or_none()

@@ -9,12 +9,13 @@ task of a kind it does not know, in order to refuse it with a logged reason.
 from __future__ import annotations
 
 import hashlib
-import secrets
 import time
 from typing import Any, Literal
 
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field
+
+from medspace.wire.signing import SignedMessage
 
 ID = r"^[a-z0-9][a-z0-9._:-]{0,127}$"
 HEX32 = r"^[0-9a-f]{32}$"
@@ -24,16 +25,13 @@ RESULT_KIND = "result"
 POLL_KIND = "poll"
 EVENT_KIND = "event"
 APPROVAL_KIND = "approval"
+COSIGNATURE_KIND = "cosignature"
+MAX_OUTBOX = 64
 
 
 def now_ms() -> int:
     """The current time as integer Unix milliseconds."""
     return time.time_ns() // 1_000_000
-
-
-def new_id() -> str:
-    """A random 128-bit identifier, hex."""
-    return secrets.token_hex(16)
 
 
 def digest(body: dict[str, Any]) -> str:
@@ -86,6 +84,9 @@ class TaskResult(_Message):
     payload: dict[str, Any] | None = None
     payload_digest: str | None = None
     journal_index: int | None = Field(default=None, ge=0)
+    event: str = Field(max_length=16_384)
+    """The audit event of this release or refusal (base64 of its canonical bytes): the hub
+    logs it before it takes the result."""
 
 
 class Poll(_Message):
@@ -99,6 +100,19 @@ class Poll(_Message):
     channel: Literal["work", "witness"]
     sent_at: int = Field(ge=0)
     nonce: str = Field(pattern=HEX32)
+
+
+class PollRequest(BaseModel):
+    """What a node sends to ``/v1/poll``: its signed poll, and the signed messages it has for
+    the hub on that channel (approvals, results, cosignatures), each checked as if posted alone.
+
+    Carrying a node's answers on its next poll halves the requests a study costs.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    poll: SignedMessage
+    outbox: list[SignedMessage] = Field(default_factory=list, max_length=MAX_OUTBOX)
 
 
 class Approval(_Message):
