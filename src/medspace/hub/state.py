@@ -108,27 +108,24 @@ class HubState:
                              .values(**values))
         self._registry_read = float("-inf")
 
-    def participant(self, participant_id: str) -> Participant | None:
-        """The registered participant with this id.
-
-        Asked for every signed request, so the registry is read at most once every
-        ``REGISTRY_SECONDS``; a change made through this object is seen at once.
-        """
+    def _registry_now(self) -> dict[str, Participant]:
+        """The registry, read at most once every ``REGISTRY_SECONDS``: every signed request
+        asks it. A change made through this object is seen at once."""
         now = time.monotonic()
         if now - self._registry_read > REGISTRY_SECONDS:
             with self._reader.connect() as conn:
-                rows = conn.execute(sa.select(participants)).all()
+                rows = conn.execute(sa.select(participants).order_by(participants.c.id)).all()
             self._registry = {row.id: Participant(**row._mapping) for row in rows}
             self._registry_read = now
-        return self._registry.get(participant_id)
+        return self._registry
+
+    def participant(self, participant_id: str) -> Participant | None:
+        """The registered participant with this id."""
+        return self._registry_now().get(participant_id)
 
     def participants(self, role: str | None = None) -> list[Participant]:
-        """Every participant, or those of one role."""
-        query = sa.select(participants).order_by(participants.c.id)
-        if role is not None:
-            query = query.where(participants.c.role == role)
-        with self._reader.connect() as conn:
-            return [Participant(**row._mapping) for row in conn.execute(query)]
+        """Every participant, or those of one role, by id."""
+        return [p for p in self._registry_now().values() if role is None or p.role == role]
 
     def add_study(self, study_id: str, researcher: str, request: dict[str, Any],
                   created_ms: int, deadline_ms: int) -> None:

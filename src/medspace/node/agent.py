@@ -160,6 +160,14 @@ class Agent:
             log.warning("the hub refused what this node sent: %s", reason)
         return answer
 
+    def queue(self, channel: str, message: SignedMessage) -> None:
+        """Send ``message`` with the next poll on ``channel``."""
+        self._outbox[channel].append(message)
+
+    def unsent(self, channel: str) -> list[SignedMessage]:
+        """What waits to go out on ``channel``."""
+        return list(self._outbox[channel])
+
     async def flush(self) -> None:
         """Hand over whatever waits in the outboxes now, without waiting for work."""
         for channel, waiting in self._outbox.items():
@@ -199,8 +207,8 @@ class Agent:
             answer = {"status": refusal.status,
                       "content_type": "text/x.tlog.size" if size_reply else "text/plain",
                       "text": f"{refusal.size}\n" if size_reply else refusal.reason}
-        self._outbox["witness"].append(
-            self.node.key.sign(COSIGNATURE_KIND, {"id": request["id"], **answer}))
+        self.queue("witness", self.node.key.sign(COSIGNATURE_KIND,
+                                                 {"id": request["id"], **answer}))
 
     async def _decide(self, study: dict[str, Any]) -> None:
         decided = await run_in_threadpool(self.node.state.decision, study["id"])
@@ -214,7 +222,7 @@ class Agent:
         approval = Approval(study=study["id"], node=self.node.id, decision=decided,
                             decided_by="auto-approval" if decided == "permit" else "committee",
                             reason="the hospital's standing rule")
-        self._outbox["work"].append(self.node.key.sign(APPROVAL_KIND, approval.model_dump()))
+        self.queue("work", self.node.key.sign(APPROVAL_KIND, approval.model_dump()))
 
     async def handle_task(self, message: SignedMessage) -> TaskResult | None:
         """Check, compute, journal and release — or refuse with a logged reason."""
@@ -231,7 +239,7 @@ class Agent:
             return await self._refuse(core.id, f"replayed task: {replay}")
         if seen is not None and seen.result is not None:
             resent = SignedMessage.model_validate_json(seen.result)
-            self._outbox["work"].append(resent)
+            self.queue("work", resent)
             return TaskResult.model_validate(resent.body)
         try:
             payload = await self._checked_compute(task)
@@ -329,4 +337,4 @@ class Agent:
         signed = self.node.key.sign(RESULT_KIND, result.model_dump())
         await run_in_threadpool(self.node.state.finish, result.task, result.status,
                                 signed.model_dump_json())
-        self._outbox["work"].append(signed)
+        self.queue("work", signed)
