@@ -64,7 +64,8 @@ def messages(path: Path) -> Iterator[tuple[int, list[str]]]:
         yield number, current
 
 
-def _mrn_from_pid3(value: str) -> str | None:
+def mrn_from_pid3(value: str) -> str | None:
+    """The medical record number in PID-3: the first identifier of type ``MR``."""
     for rep in value.split("~"):
         parts = rep.split("^")
         if len(parts) > 4 and parts[4] == "MR" and parts[0]:
@@ -78,7 +79,7 @@ def _route_key(segments: list[str]) -> str:
     for segment in segments:
         if segment.startswith("PID|"):
             fields = segment.split("|")
-            mrn = _mrn_from_pid3(fields[3]) if len(fields) > 3 else None
+            mrn = mrn_from_pid3(fields[3]) if len(fields) > 3 else None
             return required(mrn, "PID-3 (MR)")
     raise Rejected("missing required field", "PID segment")
 
@@ -128,7 +129,7 @@ class _Message:
 
 
 def _person(m: _Message, pid: hl7.Segment) -> PersonFacts:
-    mrn = required(_mrn_from_pid3(m.field(pid, 3)), "PID-3 (MR)")
+    mrn = required(mrn_from_pid3(m.field(pid, 3)), "PID-3 (MR)")
     id_number = None
     for rep in m.field(pid, 3).split("~"):
         parts = rep.split("^")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from medspace.connector.inbox import Inbox
+from medspace.connector.mllp import DEFAULT_PORT, Listener
+from medspace.connector.quarantine import Quarantine
 from medspace.keyfiles import KeyFileError, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
@@ -77,4 +81,45 @@ def run_command(
         await asyncio.to_thread(node.journal.close)
 
     err.print(f"node {node.id} connecting to {hub_url}")
+    asyncio.run(main())
+
+
+@node_app.command("listen-hl7")
+def listen_hl7_command(
+    folder: Annotated[Path, typer.Argument(help="The node's folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on: the interface engine's side "
+                                           "of the hospital network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (2575 is MLLP's registered port).")] = (
+        DEFAULT_PORT),
+) -> None:
+    """Take HL7 v2 messages over MLLP from the hospital's interface engine.
+
+    Every message is answered with an ACK as interface engines expect: AA once it is durably in
+    the node's inbox (FOLDER/hl7-inbox.db), AE when its content cannot be used (it is kept in
+    FOLDER/quarantine/hl7-mllp.ndjson with the reason), AR when it cannot be processed at all.
+    Stop with Ctrl-C.
+    """
+    if not folder.is_dir():
+        raise fail(f"{folder} is not a folder; create the node with `medspace node init` first")
+    config = folder / "node.json"
+    facility = json.loads(config.read_text(encoding="utf-8"))["id"] if config.exists() else ""
+    listener = Listener(Inbox.open(folder), Quarantine(folder / "quarantine" / "hl7-mllp.ndjson"),
+                        facility=facility)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        try:
+            server = await listener.serve(host, port)
+        except OSError as exc:
+            raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        err.print(f"listening for HL7 v2 over MLLP on {host}:{port}; {listener.inbox.count()} "
+                  f"message(s) in {folder / 'hl7-inbox.db'}")
+        async with server:
+            await stop.wait()
+        listener.quarantine.close()
+
     asyncio.run(main())

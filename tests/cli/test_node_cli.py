@@ -1,0 +1,60 @@
+"""``medspace node listen-hl7`` as an interface engine meets it: a process on a TCP port."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from medspace.cli import app
+from medspace.connector.inbox import Inbox
+from medspace.connector.mllp import END, START
+from medspace.httpserve import free_port
+
+ADT = ("MSH|^~\\&|HIS|SH-HOSP-A|MEDSPACE|NODE|20261123101500||ADT^A04|CLI-1|P|2.5.1\r"
+       "PID|1||0099^^^SH-HOSP-A^MR||LI^NA||19900101|F\r")
+
+
+def _ack(port: int, payload: bytes, seconds: float = 30.0) -> str:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    with conn:
+        conn.sendall(START + payload + END)
+        data = b""
+        while not data.endswith(END):
+            chunk = conn.recv(65536)
+            assert chunk, data
+            data += chunk
+    return data[len(START):-len(END)].decode()
+
+
+def test_listen_hl7_acknowledges_and_keeps_what_it_receives(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medspace", "node", "listen-hl7", str(tmp_path),
+         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        ack = _ack(port, ADT.encode())
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert "MSA|AA|CLI-1" in ack
+    assert f"listening for HL7 v2 over MLLP on 127.0.0.1:{port}" in output
+    assert [m.control_id for m in Inbox.open(tmp_path).messages()] == ["CLI-1"]
+
+
+def test_listen_hl7_on_a_missing_folder_says_what_to_do(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["node", "listen-hl7", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0
+    assert "medspace node init" in result.output
