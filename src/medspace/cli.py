@@ -19,6 +19,7 @@ app = typer.Typer(
     help="medspace: a trusted medical data space. Records stay in hospitals; answers and a "
     "witnessed audit log come out.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 app.command("init")(init_command)
 app.add_typer(space_app, name="space")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 from medspace.cli import app
 from medspace.connector.inbox import Inbox
 from medspace.connector.mllp import END, START
+from medspace.demo.local import build
 from medspace.httpserve import free_port
+from medspace.synth.writer import write_exports
 
 ADT = ("MSH|^~\\&|HIS|SH-HOSP-A|MEDSPACE|NODE|20261123101500||ADT^A04|CLI-1|P|2.5.1\r"
        "PID|1||0099^^^SH-HOSP-A^MR||LI^NA||19900101|F\r")
@@ -58,3 +61,31 @@ def test_listen_hl7_on_a_missing_folder_says_what_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["node", "listen-hl7", str(tmp_path / "nowhere")])
     assert result.exit_code != 0
     assert "medspace node init" in result.output
+
+
+def test_ingest_loads_exports_reports_them_and_resumes_without_loading_twice(
+    tmp_path: Path,
+) -> None:
+    space = build(tmp_path / "space", 1, lambda _i, _store: None, serve=False)
+    written = write_exports(tmp_path / "exports", 2, 30, seed=5)
+    node = str(space.root / "hospital-a")
+    exports = [str(h.directory) for h in written.hospitals]
+    report = tmp_path / "report.json"
+    first = CliRunner().invoke(app, ["node", "ingest", node, *exports, "--report", str(report)])
+    assert first.exit_code == 0, first.output
+    loaded = json.loads(report.read_text())
+    assert [r["format"] for r in loaded] == [h.export_format for h in written.hospitals]
+    assert all(r["patients_loaded"] > 0 for r in loaded)
+    assert "patients loaded" in first.output
+    again = CliRunner().invoke(app, ["node", "ingest", node, *exports, "--report", str(report)])
+    assert again.exit_code == 0, again.output
+    reloaded = json.loads(report.read_text())
+    assert [r["patients_loaded"] for r in reloaded] == [0, 0]
+    assert [r["patients_already_loaded"] for r in reloaded] == [
+        r["patients_loaded"] for r in loaded]
+
+
+def test_ingest_before_joining_says_what_to_do(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["node", "ingest", str(tmp_path), str(tmp_path)])
+    assert result.exit_code == 2
+    assert "medspace node join" in result.output

@@ -7,8 +7,9 @@ logged or sent to the hub without disclosing anyone.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from medspace.store.engine import ClinicalStore
 
@@ -77,6 +78,27 @@ class IngestReport:
     def records_per_second(self) -> float:
         """Throughput over the whole run, reading to commit."""
         return self.records / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready data (counts and paths only)."""
+        return {
+            "export": str(self.export_dir),
+            "format": self.export_format,
+            "patients_loaded": self.patients,
+            "patients_already_loaded": self.patients_already_loaded,
+            "batches": self.batches,
+            "records": self.records,
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(self.records_per_second, 1),
+            "rows_written": dict(self.rows),
+            "loaded": dict(self.loaded),
+            "quarantined": self.quarantined,
+            "quarantined_by_reason": dict(self.quarantined_by_reason),
+            "quarantined_by_kind": dict(self.quarantined_by_kind),
+            "quarantine_file": str(self.quarantine_file),
+            "not_loaded": dict(self.skipped),
+            "quality": None if self.quality is None else asdict(self.quality),
+        }
 
     def to_text(self) -> str:
         """A short plain-text summary for a console or a log."""

@@ -11,16 +11,33 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from medspace.connector.inbox import Inbox
+from medspace.connector.ingest import BATCH_SIZE, IngestError, load_export
 from medspace.connector.mllp import DEFAULT_PORT, Listener
 from medspace.connector.quarantine import Quarantine
-from medspace.keyfiles import KeyFileError, read_private
+from medspace.keyfiles import KeyFileError, private_secret, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
-from medspace.node.setup import NodeSetupError, hub_client, init_node, join, open_node
+from medspace.node.setup import (
+    NodeSetupError,
+    hub_client,
+    init_node,
+    join,
+    open_node,
+    open_vault,
+)
 from medspace.pki.ca import PkiError
 from medspace.pki.enrollment import Enrollment
+from medspace.store.engine import ClinicalStore
 from medspace.terminal import err, fail, out
 
 node_app = typer.Typer(help="Run a hospital's node: join a data space, then serve it.",
@@ -123,3 +140,59 @@ def listen_hl7_command(
         listener.quarantine.close()
 
     asyncio.run(main())
+
+
+@node_app.command("ingest")
+def ingest_command(
+    folder: Annotated[Path, typer.Argument(help="The node's folder (after `medspace node join`).")],
+    exports: Annotated[list[Path], typer.Argument(
+        help="Export folders as the hospital's systems wrote them: FHIR R4 bulk NDJSON "
+             "(*.ndjson) or HL7 v2 (*.hl7).")],
+    batch_size: Annotated[int, typer.Option(min=1, help="Patients per transaction.")] = (
+        BATCH_SIZE),
+    report: Annotated[Path | None, typer.Option(
+        help="Also write what each ingest did, as JSON, to this file.")] = None,
+) -> None:
+    """Load hospital exports into the node's clinical store and identity vault.
+
+    Direct identifiers go to the encrypted vault; the store gets pseudonymous ids and linkage
+    tokens. A record that cannot be loaded is kept whole in FOLDER/quarantine with its source,
+    position and reason. Safe to run again: an interrupted ingest resumes, and nothing is
+    loaded twice.
+    """
+    if not (folder / "node.json").exists() or not (folder / "keys" / "linkage.key").exists():
+        raise fail(f"{folder} has not joined a data space; run `medspace node join` first")
+    missing = [str(e) for e in exports if not e.is_dir()]
+    if missing:
+        raise fail(f"not an export folder: {', '.join(missing)}")
+    try:
+        keys = (private_secret(folder / "keys" / "pseudonym.key"),
+                read_private(folder / "keys" / "linkage.key"))
+        vault = open_vault(folder)
+    except (KeyFileError, OSError) as exc:
+        raise fail(str(exc)) from None
+    done: list[dict[str, object]] = []
+    with ClinicalStore.open_duckdb(folder / "store.duckdb") as store:
+        for export in exports:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=err) as bar:
+                task = bar.add_task(f"{export.name}: reading", total=None)
+
+                def advance(patients: int, total: int, task: TaskID = task,
+                            name: str = export.name) -> None:
+                    bar.update(task, description=f"{name}: patients", completed=patients,
+                               total=total)
+
+                try:
+                    result = load_export(export, store, vault, *keys, advance,
+                                         batch_size=batch_size,
+                                         quarantine_dir=folder / "quarantine")
+                except IngestError as exc:
+                    raise fail(f"{export}: {exc}; what was committed stays, and running the "
+                               "same command again resumes") from None
+            out.print(result.to_text(), highlight=False)
+            done.append(result.to_dict())
+    if report is not None:
+        report.write_text(json.dumps(done, indent=2, ensure_ascii=False) + "\n",
+                          encoding="utf-8")
+        out.print(f"report written to {report}")
