@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from medspace.connector.encoding import decode, shown
 from medspace.connector.mapping import (
     Fact,
     Origin,
@@ -28,6 +29,7 @@ from medspace.connector.mapping import (
     birth_date_in_range,
     icd10,
     required,
+    unexpected_shape,
 )
 from medspace.connector.quarantine import Quarantine, Rejected
 from medspace.store.vault import Identity
@@ -74,6 +76,8 @@ def _json(line: str) -> dict[str, Any]:
         resource = json.loads(line)
     except json.JSONDecodeError as exc:
         raise Rejected("malformed JSON", str(exc)) from None
+    except RecursionError:
+        raise Rejected("malformed JSON", "nested too deeply") from None
     if not isinstance(resource, dict):
         raise Rejected("malformed JSON", "not a JSON object")
     return resource
@@ -104,20 +108,27 @@ def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> It
     patients: set[str] = set()
     for path in files(export_dir):
         kind = path.stem
-        with path.open(encoding="utf-8") as handle:
+        with path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
-                line = raw.rstrip("\n")
-                if not line.strip():
+                data = raw.rstrip(b"\r\n")
+                if not data.strip():
                     continue
                 origin = Origin(path.name, number, kind)
                 if kind in NOT_LOADED_TYPES:
                     skipped[kind] += 1
                     continue
                 try:
+                    line = decode(data)
+                except Rejected as rejected:
+                    quarantine.add(path.name, number, kind, rejected, shown(data))
+                    continue
+                try:
                     if kind not in LOADED_TYPES:
                         raise Rejected("unsupported record", f"resource type {kind}")
                     if kind == "Patient":
                         key = required(_json(line).get("id"), "Patient.id")
+                        if not isinstance(key, str):
+                            raise Rejected("wrong type or structure", "Patient.id is not a string")
                         if key in patients:
                             raise Rejected("duplicate patient", key)
                         patients.add(key)
@@ -287,3 +298,6 @@ class FhirMapper:
                 rows.add(fact)
         except Rejected as rejected:
             self.quarantine.add(origin.source, origin.position, origin.kind, rejected, line)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            self.quarantine.add(origin.source, origin.position, origin.kind,
+                                unexpected_shape(exc), line)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import hl7
 
+from medspace.connector.encoding import decode, shown
 from medspace.connector.mapping import (
     Fact,
     Origin,
@@ -25,6 +26,7 @@ from medspace.connector.mapping import (
     birth_date_in_range,
     icd10,
     required,
+    unexpected_shape,
 )
 from medspace.connector.quarantine import Quarantine, Rejected
 from medspace.store.vault import Identity
@@ -43,25 +45,36 @@ def files(export_dir: Path) -> list[Path]:
     return sorted(export_dir.glob("*.hl7"), key=lambda p: (not p.stem.startswith("ADT"), p.name))
 
 
-def messages(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """``(message number, segments)`` for each message in a file, whatever its line endings.
+def _segments(path: Path) -> Iterator[bytes]:
+    """Every segment of a file, whatever ends it (``\r``, ``\n`` or ``\r\n``), read as a
+    stream of lines so that a file of any size takes little memory."""
+    with path.open("rb") as handle:
+        for line in handle:
+            yield from line.rstrip(b"\n").split(b"\r")
+
+
+def messages(path: Path) -> Iterator[tuple[int, list[str], Rejected | None]]:
+    """``(message number, segments, why it is unreadable or None)`` for each message in a file.
 
     Segments before the first MSH that are not batch envelope come out as message 0 so that
-    they can be quarantined rather than dropped.
+    they can be quarantined rather than dropped. A segment that is neither UTF-8 nor GB 18030
+    makes its message unreadable; it is shown with its bytes escaped.
     """
-    number, current = 0, []
-    with path.open(encoding="utf-8", newline=None) as handle:
-        for raw in handle:
-            segment = raw.rstrip("\n")
-            if not segment or segment[:3] in _ENVELOPE:
-                continue
-            if segment.startswith("MSH"):
-                if current:
-                    yield number, current
-                number, current = number + 1, []
-            current.append(segment)
+    number, current, problem = 0, [], None
+    for raw in _segments(path):
+        try:
+            segment = decode(raw)
+        except Rejected as rejected:
+            segment, problem = shown(raw), problem or rejected
+        if not segment.strip() or segment[:3] in _ENVELOPE:
+            continue
+        if segment.startswith("MSH"):
+            if current:
+                yield number, current, problem
+            number, current, problem = number + 1, [], None
+        current.append(segment)
     if current:
-        yield number, current
+        yield number, current, problem
 
 
 def mrn_from_pid3(value: str) -> str | None:
@@ -88,11 +101,13 @@ def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> It
     """Every message as ``(MRN, origin, message text joined by \\r)``; the rest quarantined."""
     del skipped  # every HL7 message is routed; skipped segments are counted when mapped
     for path in files(export_dir):
-        for number, segments in messages(path):
+        for number, segments, problem in messages(path):
             text = "\r".join(segments)
             header = segments[0].split("|")
             kind = header[8] if len(header) > 8 and header[0] == "MSH" else "unknown"
             try:
+                if problem is not None:
+                    raise problem
                 key = _route_key(segments)
             except Rejected as rejected:
                 quarantine.add(path.name, number, kind, rejected, text)
@@ -185,6 +200,10 @@ class Hl7Mapper:
             rejected = exc if isinstance(exc, Rejected) else Rejected("missing required field")
             self.quarantine.add(origin.source, origin.position, origin.kind, rejected, text)
             return
+        except (TypeError, ValueError, AttributeError, IndexError) as exc:
+            self.quarantine.add(origin.source, origin.position, origin.kind,
+                                unexpected_shape(exc), text)
+            return
         visit = None
         for segment in m.parsed:
             kind = str(segment[0])
@@ -194,6 +213,10 @@ class Hl7Mapper:
                     rows.add(fact)
             except Rejected as rejected:
                 self.quarantine.add(origin.source, origin.position, kind, rejected, str(segment))
+                continue
+            except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
+                self.quarantine.add(origin.source, origin.position, kind,
+                                    unexpected_shape(exc), str(segment))
                 continue
             if fact is not None and kind == "PV1":
                 visit = fact.visit_ref

@@ -84,6 +84,16 @@ def atc(code: str) -> str:
         raise Rejected("invalid ATC code", code) from None
 
 
+def unexpected_shape(exc: Exception) -> Rejected:
+    """The rejection of a record whose fields have the wrong types or structure.
+
+    Mapping code reads fields as the standard defines them; a record that breaks that (a list
+    where a string belongs, a number for an object) surfaces as a Python error, which names the
+    problem well enough for the quarantine.
+    """
+    return Rejected("wrong type or structure", f"{type(exc).__name__}: {exc}"[:500])
+
+
 def required(value: Any, what: str) -> Any:
     """``value`` unless it is empty; then the record is missing a required field."""
     if value is None or value == "" or value == [] or value == {}:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import hl7
 
+from medspace.connector.encoding import decode
 from medspace.connector.hl7v2 import mrn_from_pid3
 from medspace.connector.inbox import Inbox
 from medspace.connector.quarantine import Quarantine, Rejected
@@ -58,13 +59,6 @@ class Answer:
     error_code: str = ""
 
 
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8", "gb18030"):
-        with contextlib.suppress(UnicodeDecodeError):
-            return data.decode(encoding)
-    raise Rejected("not decodable", "the message is neither UTF-8 nor GB 18030")
-
-
 def normalise(text: str) -> str:
     """Segments separated by ``\\r`` only, with no empty segments (python-hl7 needs this)."""
     return "\r".join(s for s in re.split(r"\r\n|\r|\n", text) if s.strip())
@@ -94,7 +88,7 @@ class Listener:
         """The answer to one message, and the ACK message to send back (unframed)."""
         header: list[str] = []
         try:
-            text = normalise(_decode(data))
+            text = normalise(decode(data))
             if not text.startswith("MSH") or len(text) < 8:
                 raise Rejected("not an HL7 v2 message", "it does not start with an MSH segment")
             header = text.split("\r", 1)[0].split(text[3])
