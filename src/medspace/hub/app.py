@@ -97,12 +97,14 @@ def create_app(hub: Hub) -> FastAPI:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
 
     async def take_cosignature(message: SignedMessage) -> dict[str, str]:
+        """A node's witness answers a cosigning request."""
         answer = _model(CosignAnswer, _opened(hub, message, COSIGNATURE_KIND, {"hospital"}))
         hub.cosigned(message.signer, answer.id,
                      WitnessAnswer(answer.status, answer.content_type, answer.text))
         return {"status": "received"}
 
     async def take_approval(message: SignedMessage) -> dict[str, str]:
+        """A hospital's decision on a study."""
         approval = _model(Approval, _opened(hub, message, APPROVAL_KIND, {"hospital"}))
         if approval.node != message.signer:
             raise HTTPException(403, "a hospital may only decide for itself")
@@ -110,6 +112,7 @@ def create_app(hub: Hub) -> FastAPI:
         return {"status": "recorded"}
 
     async def take_result(message: SignedMessage) -> dict[str, str]:
+        """A node's signed answer to a task, with the audit event of its release or refusal."""
         result = _model(TaskResult, _opened(hub, message, RESULT_KIND, {"hospital"}))
         if result.node != message.signer:
             raise HTTPException(403, "a node may only answer its own tasks")
@@ -117,6 +120,7 @@ def create_app(hub: Hub) -> FastAPI:
         return {"status": "received"}
 
     async def take_event(message: SignedMessage) -> dict[str, int]:
+        """A node records an audit event about itself (a refusal of an unreadable task)."""
         body = _model(NodeEvent, _opened(hub, message, EVENT_KIND, {"hospital"}))
         try:
             data = base64.b64decode(body.event, validate=True)
@@ -160,25 +164,10 @@ def create_app(hub: Hub) -> FastAPI:
             return {"refused": refused}
         return await hub.poll(asked.node, asked.channel, wait)
 
-    @app.post("/v1/cosignatures")
-    async def cosignatures(message: SignedMessage) -> dict[str, str]:
-        """A node's witness answers a cosigning request."""
-        return await take_cosignature(message)
-
-    @app.post("/v1/approvals")
-    async def approvals(message: SignedMessage) -> dict[str, str]:
-        """A hospital's decision on a study."""
-        return await take_approval(message)
-
-    @app.post("/v1/events")
-    async def events(message: SignedMessage) -> dict[str, int]:
-        """A node records an audit event about itself (a refusal of an unreadable task)."""
-        return await take_event(message)
-
-    @app.post("/v1/results")
-    async def results(message: SignedMessage) -> dict[str, str]:
-        """A node's signed answer to a task."""
-        return await take_result(message)
+    app.post("/v1/cosignatures")(take_cosignature)
+    app.post("/v1/approvals")(take_approval)
+    app.post("/v1/events")(take_event)
+    app.post("/v1/results")(take_result)
 
     @app.post("/v1/studies")
     async def submit(message: SignedMessage) -> dict[str, str]:

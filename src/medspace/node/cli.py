@@ -45,6 +45,16 @@ node_app = typer.Typer(help="Run a hospital's node: join a data space, then serv
 
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event that Ctrl-C or a service manager's SIGTERM sets, for a clean stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 @node_app.command("init")
 def init_command(
     folder: Annotated[Path, typer.Argument(help="Folder for the node's keys and data.")],
@@ -88,11 +98,7 @@ def run_command(
         raise fail(str(exc)) from None
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = _stop_on_signals()
         async with hub_client(folder) as client:
             await Agent(node, hub_url, client).run(stop)
         await asyncio.to_thread(node.journal.close)
@@ -124,11 +130,7 @@ def listen_hl7_command(
                         facility=facility)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = _stop_on_signals()
         try:
             server = await listener.serve(host, port)
         except OSError as exc:
