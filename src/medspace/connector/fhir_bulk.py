@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from medspace.connector import fhir_json
 from medspace.connector.encoding import decode, shown
 from medspace.connector.mapping import (
     Fact,
@@ -99,21 +100,33 @@ def _subject(line: str) -> str:
     return required(_reference_id(ref, "Patient"), "subject")
 
 
-def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> Iterator[Routed]:
-    """Every loadable line as ``(patient id, origin, line)``; the rest quarantined or counted.
+def _key(kind: str, line: str, patients: set[str]) -> str:
+    """The patient a line belongs to; a Patient line adds its patient to ``patients``."""
+    if kind not in LOADED_TYPES:
+        raise Rejected("unsupported record", f"resource type {kind}")
+    if kind != "Patient":
+        key = _subject(line)
+        if key not in patients:
+            raise Rejected("unknown patient", key)
+        return key
+    key = required(_json(line).get("id"), "Patient.id")
+    if not isinstance(key, str):
+        raise Rejected("wrong type or structure", "Patient.id is not a string")
+    if key in patients:
+        raise Rejected("duplicate patient", key)
+    patients.add(key)
+    return key
 
-    Lines of types that are not loaded (free-text notes) are counted in ``skipped`` without
-    being copied anywhere, since they are full of identifiers.
-    """
-    patients: set[str] = set()
-    for path in files(export_dir):
+
+def _ndjson(paths: list[Path], patients: set[str], quarantine: Quarantine,
+            skipped: Counter[str]) -> Iterator[Routed]:
+    for path in paths:
         kind = path.stem
         with path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 data = raw.rstrip(b"\r\n")
                 if not data.strip():
                     continue
-                origin = Origin(path.name, number, kind)
                 if kind in NOT_LOADED_TYPES:
                     skipped[kind] += 1
                     continue
@@ -123,23 +136,61 @@ def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> It
                     quarantine.add(path.name, number, kind, rejected, shown(data))
                     continue
                 try:
-                    if kind not in LOADED_TYPES:
-                        raise Rejected("unsupported record", f"resource type {kind}")
-                    if kind == "Patient":
-                        key = required(_json(line).get("id"), "Patient.id")
-                        if not isinstance(key, str):
-                            raise Rejected("wrong type or structure", "Patient.id is not a string")
-                        if key in patients:
-                            raise Rejected("duplicate patient", key)
-                        patients.add(key)
-                    else:
-                        key = _subject(line)
-                        if key not in patients:
-                            raise Rejected("unknown patient", key)
+                    key = _key(kind, line, patients)
                 except Rejected as rejected:
                     quarantine.add(path.name, number, kind, rejected, line)
                     continue
-                yield key, origin, line
+                yield key, Origin(path.name, number, kind), line
+
+
+def _json_files(paths: list[Path], patients: set[str], quarantine: Quarantine,
+                skipped: Counter[str], patient_pass: bool) -> Iterator[Routed]:
+    """The resources of FHIR JSON files: their Patients in the first pass, the rest in the
+    second; unreadable files and entries are quarantined in the pass that meets them first."""
+    for path in paths:
+        try:
+            listed = list(fhir_json.entries(fhir_json.read(path)))
+        except (Rejected, RecursionError) as exc:
+            if patient_pass:
+                rejected = exc if isinstance(exc, Rejected) else Rejected(
+                    "malformed JSON", "nested too deeply")
+                quarantine.add(path.name, 0, "file", rejected, shown(path.read_bytes()[:65536]))
+            continue
+        for position, resource, entry in listed:
+            kind = "entry" if isinstance(resource, Rejected) else resource["resourceType"]
+            if (kind == "Patient") != patient_pass:
+                continue
+            if isinstance(resource, Rejected):
+                quarantine.add(path.name, position, kind, resource,
+                               json.dumps(entry, ensure_ascii=False))
+                continue
+            if kind in NOT_LOADED_TYPES:
+                skipped[kind] += 1
+                continue
+            line = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+            try:
+                key = _key(kind, line, patients)
+            except Rejected as rejected:
+                quarantine.add(path.name, position, kind, rejected, line)
+                continue
+            yield key, Origin(path.name, position, kind), line
+
+
+def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> Iterator[Routed]:
+    """Every loadable record as ``(patient id, origin, line)``; the rest quarantined or counted.
+
+    Records come from bulk NDJSON files (a line each) and from FHIR JSON files (Bundles of any
+    type, or single resources). Every patient's own record comes before the records that point
+    at it. Records of types that are not loaded (free-text notes) are counted in ``skipped``
+    without being copied anywhere, since they are full of identifiers.
+    """
+    patients: set[str] = set()
+    ndjson = files(export_dir)
+    documents = fhir_json.files(export_dir)
+    yield from _ndjson([p for p in ndjson if p.stem == "Patient"], patients, quarantine, skipped)
+    yield from _json_files(documents, patients, quarantine, skipped, patient_pass=True)
+    yield from _ndjson([p for p in ndjson if p.stem != "Patient"], patients, quarantine, skipped)
+    yield from _json_files(documents, patients, quarantine, skipped, patient_pass=False)
 
 
 def _date(value: Any, what: str) -> dt.date:

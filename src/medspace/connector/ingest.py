@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from medspace.connector import fhir_bulk, hl7v2
+from medspace.connector import fhir_bulk, fhir_json, hl7v2
 from medspace.connector.mapping import PatientRows
 from medspace.connector.quarantine import Quarantine
 from medspace.connector.report import DataQuality, IngestReport
@@ -39,17 +39,18 @@ class IngestError(RuntimeError):
 
 
 def detect_format(export_dir: Path) -> str:
-    """``fhir-ndjson`` or ``hl7v2``, from ``manifest.json`` or else from the files present."""
+    """``fhir-ndjson`` (bulk NDJSON, FHIR JSON files, or both) or ``hl7v2``, from
+    ``manifest.json`` or else from the files present."""
     manifest = export_dir / "manifest.json"
     if manifest.exists():
         declared = json.loads(manifest.read_text(encoding="utf-8")).get("format")
         if declared in ("fhir-ndjson", "hl7v2"):
             return str(declared)
-    if any(export_dir.glob("*.ndjson")):
+    if any(export_dir.glob("*.ndjson")) or fhir_json.files(export_dir):
         return "fhir-ndjson"
     if any(export_dir.glob("*.hl7")):
         return "hl7v2"
-    raise IngestError(f"{export_dir}: neither FHIR NDJSON nor HL7 v2 files found")
+    raise IngestError(f"{export_dir}: no FHIR (*.ndjson, *.json) or HL7 v2 (*.hl7) files found")
 
 
 def default_quarantine_dir(store: ClinicalStore, export_dir: Path) -> Path:
