@@ -89,3 +89,29 @@ def test_ingest_before_joining_says_what_to_do(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["node", "ingest", str(tmp_path), str(tmp_path)])
     assert result.exit_code == 2
     assert "medspace node join" in result.output
+
+
+def test_quarantine_list_and_show_explain_what_was_refused(tmp_path: Path) -> None:
+    quarantine = tmp_path / "node" / "quarantine"
+    quarantine.mkdir(parents=True)
+    entries = [
+        {"key": "1", "source": "Condition.ndjson", "position": 3, "kind": "Condition",
+         "reason": "malformed JSON", "detail": "Expecting value", "record": "{not json"},
+        {"key": "2", "source": "Condition.ndjson", "position": 9, "kind": "Condition",
+         "reason": "unknown patient", "detail": "pat-9", "record": "{\"id\": \"c9\"}"},
+    ]
+    (quarantine / "export-quarantine.ndjson").write_text(
+        "".join(json.dumps(e) + "\n" for e in entries))
+    node = str(tmp_path / "node")
+    listed = CliRunner().invoke(app, ["node", "quarantine", "list", node])
+    assert listed.exit_code == 0, listed.output
+    assert "malformed JSON" in listed.output and "unknown patient" in listed.output
+    shown = CliRunner().invoke(app, ["node", "quarantine", "show", node,
+                                     "--reason", "unknown patient"])
+    assert shown.exit_code == 0, shown.output
+    assert "#9" in shown.output and "pat-9" in shown.output and "{not json" not in shown.output
+
+
+def test_quarantine_list_of_a_node_without_one_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["node", "quarantine", "list", str(tmp_path)])
+    assert result.exit_code == 2 and "no quarantine" in result.output

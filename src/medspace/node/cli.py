@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -19,11 +20,12 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 from medspace.connector.inbox import Inbox
 from medspace.connector.ingest import BATCH_SIZE, IngestError, load_export
 from medspace.connector.mllp import DEFAULT_PORT, Listener
-from medspace.connector.quarantine import Quarantine
+from medspace.connector.quarantine import Quarantine, read_quarantine
 from medspace.keyfiles import KeyFileError, private_secret, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
@@ -198,3 +200,58 @@ def ingest_command(
         report.write_text(json.dumps(done, indent=2, ensure_ascii=False) + "\n",
                           encoding="utf-8")
         out.print(f"report written to {report}")
+
+
+quarantine_app = typer.Typer(help="Review the records ingestion could not load, and why.",
+                             no_args_is_help=True)
+node_app.add_typer(quarantine_app, name="quarantine")
+
+
+def _quarantine_files(folder: Path) -> list[Path]:
+    files = sorted((folder / "quarantine").glob("*.ndjson"))
+    if not files:
+        raise fail(f"no quarantine in {folder / 'quarantine'}: nothing has been rejected yet, "
+                   "or this is not a node folder")
+    return files
+
+
+@quarantine_app.command("list")
+def quarantine_list_command(
+    folder: Annotated[Path, typer.Argument(help="The node's folder.")],
+) -> None:
+    """Count the quarantined records of each source, by reason."""
+    table = Table("quarantine file", "source", "reason", "records")
+    for path in _quarantine_files(folder):
+        counts = Counter((str(e["source"]), str(e["reason"])) for e in read_quarantine(path))
+        for (source, reason), count in sorted(counts.items()):
+            table.add_row(path.name, source, reason, f"{count:,}")
+    out.print(table)
+
+
+@quarantine_app.command("show")
+def quarantine_show_command(
+    folder: Annotated[Path, typer.Argument(help="The node's folder.")],
+    reason: Annotated[str | None, typer.Option(help="Only records rejected for this reason.")] = (
+        None),
+    source: Annotated[str | None, typer.Option(help="Only records from this source file.")] = (
+        None),
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 20,
+) -> None:
+    """Show quarantined records whole, with where they came from and why they were refused.
+
+    Records may hold names and ID numbers: they are the hospital's own, shown on its own node.
+    """
+    shown = 0
+    for path in _quarantine_files(folder):
+        for entry in read_quarantine(path):
+            if (reason and entry["reason"] != reason) or (source and entry["source"] != source):
+                continue
+            if shown == limit:
+                out.print("… more; raise --limit to see them")
+                return
+            shown += 1
+            out.print(f"[bold]{entry['source']}[/] #{entry['position']} {entry['kind']}: "
+                      f"[red]{entry['reason']}[/] {entry['detail']}", highlight=False)
+            out.print(f"  {entry['record']}", markup=False, highlight=False)
+    if not shown:
+        out.print("no quarantined record matches")
