@@ -90,3 +90,26 @@ def test_broken_json_files_and_entries_are_quarantined_with_their_reason(
                      ("truncated.json", "malformed JSON"),
                      ("entries.json", "wrong type or structure"),
                      ("not-fhir.json", "not a FHIR resource")}
+
+
+def test_lab_result_with_a_mistyped_loinc_code_is_quarantined(
+    with_bundles: ExportSummary, tmp_path: Path,
+) -> None:
+    export = with_bundles.hospitals[0].directory
+    observation = next(o for o in _ndjson(export / "Observation.ndjson")
+                       if o["code"]["coding"][0]["system"] == "http://loinc.org")
+    patient = next(p for p in _ndjson(export / "Patient.ndjson")
+                   if observation["subject"] == {"reference": f"Patient/{p['id']}"})
+    observation["code"]["coding"][0]["code"] = "2345-8"
+    observation.pop("encounter", None)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "bundle.json").write_text(json.dumps({"resourceType": "Bundle", "type": "batch",
+        "entry": [{"resource": patient}, {"resource": observation}]}, ensure_ascii=False))
+    node = open_node(tmp_path / "node")
+    try:
+        report = node.load(folder)
+    finally:
+        node.store.close()
+    [entry] = read_quarantine(report.quarantine_file)
+    assert entry["reason"] == "invalid LOINC code" and "should be 7" in entry["detail"]

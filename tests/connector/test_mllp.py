@@ -200,3 +200,31 @@ def test_any_input_gets_an_ack_and_never_a_crash(data: bytes, tmp_path: Path) ->
     if answer.code != "AA":
         assert answer.text and "ERR|||" in text
     listener.quarantine.close()
+
+
+# The ORU^R01 example that HL7 v2.x material uses (v2.4, PID-3 without an identifier type).
+STANDARD_ORU = (
+    "MSH|^~\\&|GHH LAB|ELAB-3|GHH OE|BLDG4|200202150930||ORU^R01|CNTRL-3456|P|2.4\r"
+    "PID|||555-44-4444||EVERYWOMAN^EVE^E^^^^L|JONES|19620320|F|||"
+    "153 FERNWOOD DR.^^STATESVILLE^OH^35292||(206)3345232|(206)752-121||||AC555444444||"
+    "67-A4335^OH^20030520\r"
+    "OBR|1|845439^GHH OE|1045813^GHH LAB|15545^GLUCOSE|||200202150730|||||||||"
+    "555-55-5555^PRIMARY^PATRICIA P^^^^MD^^|||||||||F||||||444-44-4444^HIPPOCRATES^HOWARD H^^^^MD\r"
+    "OBX|1|SN|1554-5^GLUCOSE^POST 12H CFST:MCNC:PT:SER/PLAS:QN||^182|mg/dl|70_105|H|||F\r"
+)
+STANDARD_ADT = (
+    "MSH|^~\\&|ADT1|GOOD HEALTH HOSPITAL|GHH LAB, INC.|GOOD HEALTH HOSPITAL|198808181126|"
+    "SECURITY|ADT^A01^ADT_A01|MSG00001|P|2.8||\r"
+    "EVN|A01|200708181123||\r"
+    "PID|1||PATID1234^^^GOOD HEALTH HOSPITAL^MR^GOOD HEALTH HOSPITAL~123456789^^^USSSA^SS||"
+    "EVERYMAN^ADAM^A^III||19610615|M||2106-3|2222 HOME STREET^^GREENSBORO^NC^27401-1020\r"
+    "NK1|1|NUCLEAR^NELDA^W|SPO^SPOUSE||||NK^NEXT OF KIN\r"
+    "PV1|1|I|2000^2012^01||||004777^ATTEND^AARON^A|||SUR||||ADM|A0|\r"
+)
+
+
+@pytest.mark.parametrize("message", [STANDARD_ORU, STANDARD_ADT])
+def test_the_standards_example_messages_are_accepted(running: Running, message: str) -> None:
+    [ack] = running.send(message.encode())
+    assert _msa(ack)[1] == "AA", ack
+    assert running.listener.inbox.count() == 1

@@ -29,6 +29,7 @@ from medspace.connector.mapping import (
     atc,
     birth_date_in_range,
     icd10,
+    loinc,
     required,
     unexpected_shape,
 )
@@ -314,13 +315,13 @@ def _observation(r: dict[str, Any], origin: Origin) -> Fact:
             "observation_date": when,
         }
         return Fact("observation", row, origin, _encounter_ref(r))
-    loinc = _coding(r.get("code"), frozenset({LOINC_SYSTEM}), "Observation.code")
+    code = loinc(_coding(r.get("code"), frozenset({LOINC_SYSTEM}), "Observation.code"))
     quantity = r.get("valueQuantity") or {}
     value = quantity.get("value")
     if value is not None and not isinstance(value, int | float):
         raise Rejected("invalid value", f"Observation.valueQuantity.value={value!r}")
     row = {
-        "measurement_source_value": loinc,
+        "measurement_source_value": code,
         "value_as_number": None if value is None else float(value),
         "unit_source_value": quantity.get("code") or quantity.get("unit"),
         "measurement_date": when,

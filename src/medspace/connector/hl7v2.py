@@ -25,6 +25,7 @@ from medspace.connector.mapping import (
     atc,
     birth_date_in_range,
     icd10,
+    loinc,
     required,
     unexpected_shape,
 )
@@ -78,11 +79,15 @@ def messages(path: Path) -> Iterator[tuple[int, list[str], Rejected | None]]:
 
 
 def mrn_from_pid3(value: str) -> str | None:
-    """The medical record number in PID-3: the first identifier of type ``MR``."""
-    for rep in value.split("~"):
-        parts = rep.split("^")
-        if len(parts) > 4 and parts[4] == "MR" and parts[0]:
+    """The medical record number in PID-3: the first identifier of type ``MR``, or else the
+    only identifier when PID-3 holds just one and gives it no type (as many feeds and the
+    standard's own examples do)."""
+    identifiers = [rep.split("^") for rep in value.split("~") if rep.split("^")[0]]
+    for parts in identifiers:
+        if len(parts) > 4 and parts[4] == "MR":
             return parts[0]
+    if len(identifiers) == 1 and (len(identifiers[0]) < 5 or not identifiers[0][4]):
+        return identifiers[0][0]
     return None
 
 
@@ -299,7 +304,7 @@ class Hl7Mapper:
             raise Rejected("invalid value", f"OBX-5={raw_value!r}") from None
         unit = m.component(m.components(seg, 6), 1) or None
         row = {
-            "measurement_source_value": required(code, "OBX-3"),
+            "measurement_source_value": loinc(required(code, "OBX-3")),
             "value_as_number": value,
             "unit_source_value": unit,
             "measurement_date": when,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medspace.connector.quarantine import Rejected
-from medspace.store.codes import CodeError, normalise_atc, normalise_icd10
+from medspace.store.codes import CodeError, normalise_atc, normalise_icd10, normalise_loinc
 from medspace.store.schema import TABLES_BY_NAME
 from medspace.store.tokens import TokenError, linkage_token, person_pseudonym
 from medspace.store.vault import Identity
@@ -82,6 +82,14 @@ def atc(code: str) -> str:
         return normalise_atc(code)
     except CodeError:
         raise Rejected("invalid ATC code", code) from None
+
+
+def loinc(code: str) -> str:
+    """A LOINC code whose check digit holds, or :class:`Rejected` as an invalid LOINC code."""
+    try:
+        return normalise_loinc(code)
+    except CodeError as exc:
+        raise Rejected("invalid LOINC code", str(exc)) from None
 
 
 def unexpected_shape(exc: Exception) -> Rejected:

@@ -1,4 +1,4 @@
-"""Canonical code forms (ICD-10, ATC, LOINC) shared by loading and querying.
+"""Canonical code forms (ICD-10, ATC, LOINC with its check digit) shared by loading and querying.
 
 A code is stored in one canonical form and a cohort's prefixes are put into the same form, so
 that ``c34.1``, ``C341`` and ``C34.1`` all mean the same thing and prefix matching is a plain
@@ -47,6 +47,26 @@ def normalise_icd10_prefix(prefix: str) -> str:
         canonical = f"{canonical[:3]}.{canonical[3:]}"
     if not re.fullmatch(ICD10_PREFIX_PATTERN, canonical):
         raise CodeError(f"not an ICD-10 prefix: {prefix!r}")
+    return canonical
+
+
+def loinc_check_digit(number: str) -> int:
+    """LOINC's mod-10 check digit of the part before the hyphen (it is the Luhn algorithm)."""
+    total = 0
+    for position, digit in enumerate(reversed(number)):
+        value = int(digit) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return (10 - total % 10) % 10
+
+
+def normalise_loinc(code: str) -> str:
+    """A LOINC code whose check digit holds (``2345-7``); a mistyped code is refused."""
+    canonical = _squash(code)
+    if not re.fullmatch(LOINC_PATTERN, canonical):
+        raise CodeError(f"not a LOINC code: {code!r}")
+    number, check = canonical.split("-")
+    if loinc_check_digit(number) != int(check):
+        raise CodeError(f"LOINC check digit of {code!r} should be {loinc_check_digit(number)}")
     return canonical
 
 
