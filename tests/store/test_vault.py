@@ -72,6 +72,22 @@ def test_put_replaces_the_earlier_record(vault: IdentityVault) -> None:
     assert vault.find(_token(ALICE)) == []
 
 
+def test_put_many_replaces_and_adds_in_one_go_keeping_a_repeated_persons_last_identity(
+    vault: IdentityVault,
+) -> None:
+    moved = Identity(name="张伟", mrn="MRN0001", phone="13900000000")
+    carol = Identity(name="Carol", mrn="MRN0003")
+    vault.put_many([(pid(1), ALICE, None), (pid(3), carol, None), (pid(1), moved, None)]
+                   + [(pid(n), BOB, None) for n in range(10, 1210)])
+    assert vault.get(pid(1)) == moved and vault.get(pid(3)) == carol
+    assert vault.get(pid(1209)) == BOB and vault.get(pid(2)) == BOB
+
+
+def test_put_many_of_nothing_writes_nothing(vault: IdentityVault) -> None:
+    vault.put_many([])
+    assert vault.get(pid(1)) == ALICE
+
+
 def test_ciphertext_holds_no_identifier_in_clear(vault: IdentityVault, engine: sa.Engine) -> None:
     with engine.connect() as conn:
         blobs = b"".join(r.ciphertext for r in conn.execute(sa.select(vault_table)))

@@ -85,15 +85,17 @@ def _commit(
     report.patients_already_loaded += len(done)
     batch: dict[str, list[dict[str, Any]]] = {}
     loaded: Counter[str] = Counter()
+    identities = []
     for pid, patient in by_id.items():
         if pid in done:
             continue
         assert patient.person is not None
-        vault.put(pid, patient.person.identity, patient.link_token(linkage_key))
+        identities.append((pid, patient.person.identity, patient.link_token(linkage_key)))
         for table, rows in patient.rows(node_key, loaded).items():
             batch.setdefault(table, []).extend(rows)
     if not batch:
         return
+    vault.put_many(identities)
     try:
         written = store_load(store, batch)
     except LoadError as exc:

@@ -19,6 +19,7 @@ import hmac
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from medspace.store.tokens import LINKAGE_TOKEN_PATTERN, PSEUDONYM_PATTERN
 
 _KEY_BYTES = 32
 _NONCE_BYTES = 12
+_DELETE_CHUNK = 500
 _FORMAT = b"medspace-vault-v1"
 
 _metadata = sa.MetaData()
@@ -118,24 +120,34 @@ class IdentityVault:
 
     def put(self, person_id: str, identity: Identity, linkage_token: str | None) -> None:
         """Seal and store ``identity`` for ``person_id``, replacing any earlier record."""
-        _check_format(person_id, PSEUDONYM_PATTERN, "person pseudonym")
-        if linkage_token is not None:
-            _check_format(linkage_token, LINKAGE_TOKEN_PATTERN, "linkage token")
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(
-            nonce, identity.to_bytes(), _associated_data(person_id, linkage_token)
-        )
+        self.put_many([(person_id, identity, linkage_token)])
+
+    def put_many(self, records: Iterable[tuple[str, Identity, str | None]]) -> None:
+        """Seal and store several identities, replacing earlier records, in one transaction:
+        an ingest batch costs one disk sync, not one per patient. A person given twice keeps
+        the last identity."""
+        sealed: dict[str, dict[str, object]] = {}
+        for person_id, identity, linkage_token in records:
+            _check_format(person_id, PSEUDONYM_PATTERN, "person pseudonym")
+            if linkage_token is not None:
+                _check_format(linkage_token, LINKAGE_TOKEN_PATTERN, "linkage token")
+            nonce = os.urandom(_NONCE_BYTES)
+            sealed[person_id] = {
+                "person_id": person_id,
+                "linkage_token": linkage_token,
+                "key_check": self._key_check_hex,
+                "nonce": nonce,
+                "ciphertext": self._aead.encrypt(
+                    nonce, identity.to_bytes(), _associated_data(person_id, linkage_token)),
+            }
+        if not sealed:
+            return
+        ids = list(sealed)
         with self._engine.begin() as conn:
-            conn.execute(vault_table.delete().where(vault_table.c.person_id == person_id))
-            conn.execute(
-                vault_table.insert().values(
-                    person_id=person_id,
-                    linkage_token=linkage_token,
-                    key_check=self._key_check_hex,
-                    nonce=nonce,
-                    ciphertext=sealed,
-                )
-            )
+            for start in range(0, len(ids), _DELETE_CHUNK):
+                conn.execute(vault_table.delete().where(
+                    vault_table.c.person_id.in_(ids[start:start + _DELETE_CHUNK])))
+            conn.execute(vault_table.insert(), list(sealed.values()))
 
     def find(self, linkage_token: str) -> list[str]:
         """The local ``person_id``s recorded under ``linkage_token`` (usually one, or none).
