@@ -10,7 +10,6 @@ quarantines one record instead of failing a whole batch) and the observation per
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import re
 from collections import Counter
@@ -125,7 +124,7 @@ def check_row(table: str, row: dict[str, Any]) -> None:
 
 def visit_id(node_key: bytes, mrn: str, visit_ref: str) -> int:
     """A stable 63-bit visit id: the same encounter gets the same id on every run."""
-    digest = hmac.new(node_key, f"visit\0{mrn}\0{visit_ref}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(node_key, f"visit\0{mrn}\0{visit_ref}".encode(), "sha256")
     return int.from_bytes(digest[:8], "big") >> 1
 
 
