@@ -71,8 +71,17 @@ def test_ingest_loads_exports_reports_them_and_resumes_without_loading_twice(
     node = str(space.root / "hospital-a")
     exports = [str(h.directory) for h in written.hospitals]
     report = tmp_path / "report.json"
-    first = CliRunner().invoke(app, ["node", "ingest", node, *exports, "--report", str(report)])
+    page = tmp_path / "report.html"
+    first = CliRunner().invoke(app, ["node", "ingest", node, *exports, "--report", str(report),
+                                     "--report-html", str(page)])
     assert first.exit_code == 0, first.output
+    html = page.read_text()
+    assert all(h.directory.name in html or str(h.directory) in html for h in written.hospitals)
+    assert "patients loaded" in html and "Quarantined, by reason" in html
+    names = {json.loads(line)["name"][0]["text"]
+             for line in (written.hospitals[0].directory / "Patient.ndjson").read_text()
+             .splitlines()[:20]}
+    assert not any(name in html for name in names)
     loaded = json.loads(report.read_text())
     assert [r["format"] for r in loaded] == [h.export_format for h in written.hospitals]
     assert all(r["patients_loaded"] > 0 for r in loaded)

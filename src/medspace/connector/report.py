@@ -6,10 +6,13 @@ logged or sent to the hub without disclosing anyone.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 from medspace.store.engine import ClinicalStore
 
@@ -128,3 +131,12 @@ class IngestReport:
 
 def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in sorted(counter.items())) or "none"
+
+
+def write_html(path: Path, node: str, reports: list[IngestReport]) -> None:
+    """Write the ingest reports as one HTML page: counts, reasons and store coverage only."""
+    environment = Environment(loader=PackageLoader("medspace.connector", "templates"),
+                              autoescape=select_autoescape(["html", "j2"]))
+    path.write_text(environment.get_template("ingest.html.j2").render(
+        node=node, generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        reports=[r.to_dict() for r in reports]), encoding="utf-8")

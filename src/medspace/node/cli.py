@@ -26,6 +26,7 @@ from medspace.connector.inbox import Inbox
 from medspace.connector.ingest import BATCH_SIZE, IngestError, load_export
 from medspace.connector.mllp import DEFAULT_PORT, Listener
 from medspace.connector.quarantine import Quarantine, read_quarantine
+from medspace.connector.report import IngestReport, write_html
 from medspace.keyfiles import KeyFileError, private_secret, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
@@ -156,6 +157,8 @@ def ingest_command(
         BATCH_SIZE),
     report: Annotated[Path | None, typer.Option(
         help="Also write what each ingest did, as JSON, to this file.")] = None,
+    report_html: Annotated[Path | None, typer.Option(
+        help="Also write the data-quality report as an HTML page to this file.")] = None,
 ) -> None:
     """Load hospital exports into the node's clinical store and identity vault.
 
@@ -175,7 +178,7 @@ def ingest_command(
         vault = open_vault(folder)
     except (KeyFileError, OSError) as exc:
         raise fail(str(exc)) from None
-    done: list[dict[str, object]] = []
+    done: list[IngestReport] = []
     with ClinicalStore.open_duckdb(folder / "store.duckdb") as store:
         for export in exports:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -195,11 +198,14 @@ def ingest_command(
                     raise fail(f"{export}: {exc}; what was committed stays, and running the "
                                "same command again resumes") from None
             out.print(result.to_text(), highlight=False)
-            done.append(result.to_dict())
+            done.append(result)
     if report is not None:
-        report.write_text(json.dumps(done, indent=2, ensure_ascii=False) + "\n",
-                          encoding="utf-8")
+        report.write_text(json.dumps([r.to_dict() for r in done], indent=2,
+                                     ensure_ascii=False) + "\n", encoding="utf-8")
         out.print(f"report written to {report}")
+    if report_html is not None:
+        write_html(report_html, folder.name, done)
+        out.print(f"data-quality page written to {report_html}")
 
 
 quarantine_app = typer.Typer(help="Review the records ingestion could not load, and why.",
