@@ -36,11 +36,10 @@ from benchmarks import Budget, Figure, Target, console, number, percentile, prog
 from benchmarks import table as figure_table
 from benchmarks.store import Loaded, fill
 from medspace.analytics.counting import DisclosureRules, count_task
-from medspace.demo.local import Filler, LocalDataSpace, build
+from medspace.demo.local import Filler, LocalDataSpace, build, countable_rows
 from medspace.demo.services import services
 from medspace.store.engine import ClinicalStore
 from medspace.store.load import load
-from medspace.store.tokens import person_pseudonym
 from medspace.wire.messages import StudyRequest
 
 HOSPITALS = 5
@@ -117,20 +116,6 @@ def data_space(root: Path, fill_store: Filler, label: str) -> Iterator[RunningSp
 
 # ---------------------------------------------------------------------------------------------
 # 1. Round trip of a trivial study
-
-
-def tiny_rows(index: int, persons: int) -> dict[str, list[dict[str, Any]]]:
-    """A few dozen persons for hospital ``index``: every third one has lung cancer (C34)."""
-    rows: dict[str, list[dict[str, Any]]] = {"person": [], "condition": []}
-    for n in range(persons):
-        person = person_pseudonym(f"H{index}-{n:05d}", b"k" * 32)
-        rows["person"].append({"person_id": person, "sex": "female" if n % 2 else "male",
-                               "birth_year": 1950 + (n * 7) % 50, "birth_month": 1 + n % 12})
-        if n % 3 == 0:
-            rows["condition"].append({"person_id": person, "visit_id": None,
-                                      "condition_source_value": "C34.1",
-                                      "start_date": dt.date(2020, 1, 1)})
-    return rows
 
 
 @dataclass
@@ -244,7 +229,7 @@ def phases(ledger: Path, studies: set[str]) -> dict[str, list[float]]:
 def round_trip(directory: Path) -> tuple[list[Figure], str]:
     """Trivial count studies over 5 tiny hospitals; figures and the sentence that reads them."""
     def tiny(index: int, store: ClinicalStore) -> None:
-        load(store, tiny_rows(index, TINY_PERSONS))
+        load(store, countable_rows(index, TINY_PERSONS))
 
     with data_space(directory, tiny, "round trip") as running, progress() as bar:
         warm = bar.add_task("round trip: warm-up study", total=1)

@@ -73,18 +73,6 @@ def files(export_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.stem != "Patient")
 
 
-def _json(line: str) -> dict[str, Any]:
-    try:
-        resource = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise Rejected("malformed JSON", str(exc)) from None
-    except RecursionError:
-        raise Rejected("malformed JSON", "nested too deeply") from None
-    if not isinstance(resource, dict):
-        raise Rejected("malformed JSON", "not a JSON object")
-    return resource
-
-
 def _reference_id(value: Any, prefix: str) -> str | None:
     reference = value.get("reference") if isinstance(value, dict) else None
     if isinstance(reference, str) and reference.startswith(prefix + "/"):
@@ -96,7 +84,7 @@ def _subject(line: str) -> str:
     match = _SUBJECT.search(line)
     if match:
         return match.group(1)
-    resource = _json(line)
+    resource = fhir_json.json_object(line)
     ref = resource.get("subject") or resource.get("patient")
     return required(_reference_id(ref, "Patient"), "subject")
 
@@ -110,7 +98,7 @@ def _key(kind: str, line: str, patients: set[str]) -> str:
         if key not in patients:
             raise Rejected("unknown patient", key)
         return key
-    key = required(_json(line).get("id"), "Patient.id")
+    key = required(fhir_json.json_object(line).get("id"), "Patient.id")
     if not isinstance(key, str):
         raise Rejected("wrong type or structure", "Patient.id is not a string")
     if key in patients:
@@ -338,7 +326,7 @@ class FhirMapper:
     def add(self, patients: dict[str, PatientRows], key: str, origin: Origin, line: str) -> None:
         """Parse and map one line; ``Patient`` lines come before their patient's other lines."""
         try:
-            resource = _json(line)
+            resource = fhir_json.json_object(line)
             if origin.kind == "Patient":
                 rows = patients.setdefault(key, PatientRows(key))
                 rows.person, rows.person_origin = _person(resource), origin

@@ -28,14 +28,26 @@ def files(export_dir: Path) -> list[Path]:
     return sorted(p for p in export_dir.glob("*.json") if p.name != "manifest.json")
 
 
-def read(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``; :class:`Rejected` if it is not one."""
+def _loads(text: str) -> Any:
     try:
-        document = json.loads(decode(path.read_bytes()))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise Rejected("malformed JSON", str(exc)) from None
     except RecursionError:
         raise Rejected("malformed JSON", "nested too deeply") from None
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """The JSON object in ``text``; :class:`Rejected` if it is malformed or not an object."""
+    value = _loads(text)
+    if not isinstance(value, dict):
+        raise Rejected("malformed JSON", "not a JSON object")
+    return value
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The FHIR resource (or Bundle) in ``path``; :class:`Rejected` if it is not one."""
+    document = _loads(decode(path.read_bytes()))
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise Rejected("not a FHIR resource", "no resourceType")
     return document

@@ -11,6 +11,7 @@ a deployment, every party runs as its own process (``as_processes``).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import threading
 import time
@@ -37,10 +38,26 @@ from medspace.pki.enrollment import accept, init_participant, participant_key, p
 from medspace.pki.tls import client_context, server_options
 from medspace.sqldb import create_engine, sqlite_url
 from medspace.store.engine import ClinicalStore
+from medspace.store.tokens import person_pseudonym
 from medspace.wire.messages import StudyRequest
 
 Filler = Callable[[int, ClinicalStore], None]
 """Fills hospital number ``i``'s clinical store."""
+
+
+def countable_rows(index: int, persons: int) -> dict[str, list[dict[str, Any]]]:
+    """A small, deterministic clinical batch for hospital ``index``, easy to count by hand:
+    every third person has lung cancer (C34), sexes alternate, born 1950–1999."""
+    rows: dict[str, list[dict[str, Any]]] = {"person": [], "condition": []}
+    for n in range(persons):
+        person = person_pseudonym(f"H{index}-{n:05d}", b"k" * 32)
+        rows["person"].append({"person_id": person, "sex": "female" if n % 2 else "male",
+                               "birth_year": 1950 + (n * 7) % 50, "birth_month": 1 + n % 12})
+        if n % 3 == 0:
+            rows["condition"].append({"person_id": person, "visit_id": None,
+                                      "condition_source_value": "C34.1",
+                                      "start_date": dt.date(2020, 1, 1)})
+    return rows
 
 
 @dataclass
