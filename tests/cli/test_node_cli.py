@@ -77,21 +77,20 @@ def test_ingest_loads_exports_reports_them_and_resumes_without_loading_twice(
     assert first.exit_code == 0, first.output
     html = page.read_text()
     assert all(h.directory.name in html or str(h.directory) in html for h in written.hospitals)
-    assert "patients loaded" in html and "Quarantined, by reason" in html
+    assert "new patients" in html and "Quarantined, by reason" in html
     names = {json.loads(line)["name"][0]["text"]
              for line in (written.hospitals[0].directory / "Patient.ndjson").read_text()
              .splitlines()[:20]}
     assert not any(name in html for name in names)
     loaded = json.loads(report.read_text())
     assert [r["format"] for r in loaded] == [h.export_format for h in written.hospitals]
-    assert all(r["patients_loaded"] > 0 for r in loaded)
-    assert "patients loaded" in first.output
+    assert all(r["patients_new"] > 0 for r in loaded)
+    assert "new," in first.output
     again = CliRunner().invoke(app, ["node", "ingest", node, *exports, "--report", str(report)])
     assert again.exit_code == 0, again.output
     reloaded = json.loads(report.read_text())
-    assert [r["patients_loaded"] for r in reloaded] == [0, 0]
-    assert [r["patients_already_loaded"] for r in reloaded] == [
-        r["patients_loaded"] for r in loaded]
+    assert [r["already_loaded"] for r in reloaded] == [True, True]
+    assert [r["records"] for r in reloaded] == [0, 0]
 
 
 def test_ingest_before_joining_says_what_to_do(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_every_hospital_of_both_formats_loads_all_its_patients(
         assert counts["death"] == hospital.records["deaths"]
         assert report.quarantined == sum(report.quarantined_by_kind.values())
         assert set(report.quarantined_by_reason) <= {"no code (text only)"}
-        assert "patients loaded" in report.to_text()
+        assert f"patients: {hospital.patients} new" in report.to_text()
         node.store.close()
     assert formats == {"fhir-ndjson", "hl7v2"}
 
@@ -108,13 +108,41 @@ def test_vault_returns_the_identity_and_shared_patients_link_across_hospitals(
     assert linked
 
 
-def test_a_second_run_adds_nothing(exports: ExportSummary, node: Node) -> None:
+def test_a_second_run_of_an_unchanged_export_reads_nothing(
+    exports: ExportSummary, node: Node
+) -> None:
     for hospital in (exports.hospitals[0], exports.hospitals[-1]):
         first = node.load(hospital.directory)
         before = node.store.row_counts()
         quarantine = first.quarantine_file.read_text(encoding="utf-8")
         again = node.load(hospital.directory)
+        assert again.already_loaded
+        assert again.records == 0
+        assert "nothing to do" in again.to_text()
         assert node.store.row_counts() == before
-        assert again.patients == 0
-        assert again.patients_already_loaded == first.patients
         assert first.quarantine_file.read_text(encoding="utf-8") == quarantine
+
+
+def test_loading_a_touched_export_again_changes_no_row(
+    exports: ExportSummary, node: Node
+) -> None:
+    for hospital in (exports.hospitals[0], exports.hospitals[-1]):
+        first = node.load(hospital.directory)
+        before = _snapshot(node)
+        for path in hospital.directory.iterdir():
+            path.touch()
+        again = node.load(hospital.directory)
+        assert not again.already_loaded
+        assert again.patients == 0
+        assert again.patients_updated == first.patients
+        assert _snapshot(node) == before
+
+
+def _snapshot(node: Node) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every clinical table, sorted: two equal snapshots are equal stores."""
+    con = node.store.backend.con
+    return {
+        table: sorted(map(tuple, con.execute(f"SELECT * FROM {table}").fetchall()), key=repr)
+        for table in node.store.table_names()
+        if table != "ingest_progress"
+    }

@@ -101,12 +101,13 @@ def test_a_batch_the_store_refuses_leaves_nothing_and_a_rerun_resumes(
     real_load = ingest.store_load
     calls = {"n": 0}
 
-    def refuse_second_batch(store: Any, batch: dict[str, list[dict[str, Any]]]) -> Any:
+    def refuse_second_batch(store: Any, batch: dict[str, list[dict[str, Any]]],
+                            **options: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 2:
             bad = dict(batch["visit"][0], end_date=None, visit_type="teleport")
             batch = {**batch, "visit": [*batch["visit"], bad]}
-        return real_load(store, batch)
+        return real_load(store, batch, **options)
 
     monkeypatch.setattr(ingest, "store_load", refuse_second_batch)
     with pytest.raises(IngestError, match="batch 1 refused"):
@@ -114,5 +115,6 @@ def test_a_batch_the_store_refuses_leaves_nothing_and_a_rerun_resumes(
     assert node.store.row_counts()["person"] == 10
     monkeypatch.setattr(ingest, "store_load", real_load)
     report = node.load(export, batch_size=10)
-    assert report.patients_already_loaded == 10
+    assert report.batches_resumed == 1
+    assert report.patients == patients - 10
     assert node.store.row_counts()["person"] == patients

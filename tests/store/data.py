@@ -123,4 +123,21 @@ def clinical_batch() -> dict[str, list[dict[str, Any]]]:
             }
         ],
         "death": [{"person_id": pid(6), "death_date": _d("2023-02-01")}],
+        "person_key": [{"key_id": "pk:" + "1" * 32, "person_id": pid(1)}],
+        "ingest_progress": [{"export_id": "ex:" + "2" * 32, "batch": 0}],
+        "immunization": [
+            {
+                "person_id": pid(3),
+                "vaccine_source_value": "J07BB02",
+                "immunization_date": _d("2021-10-11"),
+            }
+        ],
+        "consent": [
+            {
+                "person_id": pid(4),
+                "purpose": "research",
+                "decision": "deny",
+                "start_date": _d("2022-03-01"),
+            }
+        ],
     }

@@ -9,18 +9,11 @@ import pytest
 from medspace.store.engine import ClinicalStore
 from medspace.store.schema import TABLES, Column
 
-EXPECTED_TABLES = [
-    "allergy",
-    "condition",
-    "death",
-    "drug_exposure",
+EXPECTED_TABLES = sorted([
+    "allergy", "condition", "consent", "death", "drug_exposure", "immunization", "ingest_progress",
     "measurement",
-    "observation",
-    "observation_period",
-    "person",
-    "procedure",
-    "visit",
-]
+    "observation", "observation_period", "person", "person_key", "procedure", "visit",
+])
 
 IDENTIFIER_WORDS = re.compile(
     r"name|phone|mobile|tel|id_number|idcard|ssn|passport|address|street|postcode|zip|mrn|"

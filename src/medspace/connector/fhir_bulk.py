@@ -9,6 +9,7 @@ one batch's resources into facts with :mod:`medspace.connector.fhir_map`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -41,26 +42,19 @@ def _subject(line: str) -> str:
     return required(fhir_map.reference_id(ref, "Patient"), "subject")
 
 
-def _key(kind: str, line: str, patients: set[str]) -> str:
-    """The patient a line belongs to; a Patient line adds its patient to ``patients``."""
+def _key(kind: str, line: str) -> str:
+    """The patient a line belongs to: its own id for a Patient, else its subject's id."""
     if kind not in LOADED_TYPES:
         raise Rejected("unsupported record", f"resource type {kind}")
     if kind != "Patient":
-        key = _subject(line)
-        if key not in patients:
-            raise Rejected("unknown patient", key)
-        return key
+        return _subject(line)
     key = required(fhir_json.json_object(line).get("id"), "Patient.id")
     if not isinstance(key, str):
         raise Rejected("wrong type or structure", "Patient.id is not a string")
-    if key in patients:
-        raise Rejected("duplicate patient", key)
-    patients.add(key)
     return key
 
 
-def _ndjson(paths: list[Path], patients: set[str], quarantine: Quarantine,
-            skipped: Counter[str]) -> Iterator[Routed]:
+def _ndjson(paths: list[Path], quarantine: Quarantine, skipped: Counter[str]) -> Iterator[Routed]:
     for path in paths:
         kind = path.stem
         with path.open("rb") as handle:
@@ -77,15 +71,15 @@ def _ndjson(paths: list[Path], patients: set[str], quarantine: Quarantine,
                     quarantine.add(path.name, number, kind, rejected, shown(data))
                     continue
                 try:
-                    key = _key(kind, line, patients)
+                    key = _key(kind, line)
                 except Rejected as rejected:
                     quarantine.add(path.name, number, kind, rejected, line)
                     continue
                 yield key, Origin(path.name, number, kind), line
 
 
-def _json_files(paths: list[Path], patients: set[str], quarantine: Quarantine,
-                skipped: Counter[str], patient_pass: bool) -> Iterator[Routed]:
+def _json_files(paths: list[Path], quarantine: Quarantine, skipped: Counter[str],
+                patient_pass: bool) -> Iterator[Routed]:
     """The resources of FHIR JSON files: their Patients in the first pass, the rest in the
     second; unreadable files and entries are quarantined in the pass that meets them first."""
     for path in paths:
@@ -110,7 +104,7 @@ def _json_files(paths: list[Path], patients: set[str], quarantine: Quarantine,
                 continue
             line = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
             try:
-                key = _key(kind, line, patients)
+                key = _key(kind, line)
             except Rejected as rejected:
                 quarantine.add(path.name, position, kind, rejected, line)
                 continue
@@ -122,20 +116,27 @@ def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> It
 
     Records come from bulk NDJSON files (a line each) and from FHIR JSON files (Bundles of any
     type, or single resources). Every patient's own record comes before the records that point
-    at it. Records of types that are not loaded (free-text notes) are counted in ``skipped``
+    at it; whether a patient pointed at exists (here or in the store) is decided when the batch
+    is mapped. Records of types that are not loaded (free-text notes) are counted in ``skipped``
     without being copied anywhere, since they are full of identifiers.
     """
-    patients: set[str] = set()
     ndjson = files(export_dir)
     documents = fhir_json.files(export_dir)
-    yield from _ndjson([p for p in ndjson if p.stem == "Patient"], patients, quarantine, skipped)
-    yield from _json_files(documents, patients, quarantine, skipped, patient_pass=True)
-    yield from _ndjson([p for p in ndjson if p.stem != "Patient"], patients, quarantine, skipped)
-    yield from _json_files(documents, patients, quarantine, skipped, patient_pass=False)
+    yield from _ndjson([p for p in ndjson if p.stem == "Patient"], quarantine, skipped)
+    yield from _json_files(documents, quarantine, skipped, patient_pass=True)
+    yield from _ndjson([p for p in ndjson if p.stem != "Patient"], quarantine, skipped)
+    yield from _json_files(documents, quarantine, skipped, patient_pass=False)
 
 
 class FhirMapper:
-    """Maps one batch's routed lines into :class:`PatientRows`, quarantining what fails."""
+    """Maps one batch's routed lines into :class:`PatientRows`, quarantining what fails.
+
+    A resource's facts carry its ``Type/id`` as their record, so a resource loaded again, or a
+    newer version of it, replaces what it gave before.
+    """
+
+    #: Routing keys are FHIR logical ids of Patient resources, not MRNs.
+    key_namespace = "fhir"
 
     def __init__(self, quarantine: Quarantine) -> None:
         self.quarantine = quarantine
@@ -148,11 +149,17 @@ class FhirMapper:
                 rows = patients.setdefault(key, PatientRows(key))
                 rows.person, rows.person_origin = fhir_map.person(resource), origin
                 return
-            rows = patients.get(key) or PatientRows(key)
-            if rows.person is None:
+            rows = patients.get(key)
+            if rows is None:
+                raise Rejected("unknown patient",
+                               f"Patient/{key} is neither in this export nor in the store")
+            if not rows.known:
                 raise Rejected("patient rejected", "the patient's own record was quarantined")
-            for fact in fhir_map.facts(origin.kind, resource, origin):
-                rows.add(fact)
+            facts = fhir_map.facts(origin.kind, resource, origin)
+            rid = resource.get("id")
+            if isinstance(rid, str) and rid:
+                facts = [dataclasses.replace(f, record=f"{origin.kind}/{rid}") for f in facts]
+            rows.put(facts)
         except Rejected as rejected:
             self.quarantine.add(origin.source, origin.position, origin.kind, rejected, line)
         except (TypeError, ValueError, AttributeError, KeyError) as exc:

@@ -9,6 +9,7 @@ does not parse is quarantined whole; a segment that cannot be mapped is quaranti
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
@@ -176,6 +177,22 @@ def _person(m: _Message, pid: hl7.Segment) -> PersonFacts:
     return PersonFacts(identity, sex, birth, _date(death, "PID-29") if death else None)
 
 
+def _prior_mrn(m: _Message) -> str:
+    """The MRN of the patient an A40 retires, from MRG-1 (prior patient identifier list)."""
+    try:
+        mrg = m.parsed.segment("MRG")
+    except KeyError:
+        raise Rejected("missing required field", "MRG segment of an A40") from None
+    return required(mrn_from_pid3(m.field(mrg, 1)), "MRG-1 (MR)")
+
+
+def _result_record(m: _Message, obx: hl7.Segment, order: str) -> str:
+    """A lab result's own identity: the filler order number (OBR-3), the observation (OBX-3)
+    and its sub-id (OBX-4), so a corrected result (OBX-11 ``C``) replaces the first one."""
+    code = m.component(m.components(obx, 3), 1)
+    return f"OBX/{order}/{code}/{m.field(obx, 4)}"
+
+
 def _coded(m: _Message, segment: hl7.Segment, n: int, systems: frozenset[str]) -> str:
     parts = m.components(segment, n)
     code, system = m.component(parts, 1), m.component(parts, 3)
@@ -187,20 +204,34 @@ def _coded(m: _Message, segment: hl7.Segment, n: int, systems: frozenset[str]) -
 
 
 class Hl7Mapper:
-    """Maps one batch's messages into :class:`PatientRows`, quarantining what fails."""
+    """Maps one batch's messages into :class:`PatientRows`, quarantining what fails.
+
+    The PID of the latest ADT message gives the patient's demographics (an A08 updates them);
+    another message's PID describes only a patient neither an ADT message nor the store has.
+    An A40's MRG segment names a patient to merge into the PID's patient; the merges are
+    collected in ``merges`` as ``(prior MRN, surviving MRN)`` and applied after the whole feed
+    is loaded.
+    """
+
+    #: Routing keys are the hospital's MRNs.
+    key_namespace = "mrn"
 
     def __init__(self, quarantine: Quarantine, skipped: Counter[str]) -> None:
         self.quarantine = quarantine
         self.skipped = skipped
+        self.merges: list[tuple[str, str]] = []
 
     def add(self, patients: dict[str, PatientRows], key: str, origin: Origin, text: str) -> None:
-        """Parse one message; its PID fills in the patient the first time they are seen."""
+        """Parse one message and add what it says about its patient."""
         try:
             m = _Message(text)
             rows = patients.setdefault(key, PatientRows(key))
-            if rows.person is None:
+            adt = origin.kind.startswith("ADT")
+            if adt or not rows.known:
                 rows.person = _person(m, m.parsed.segment("PID"))
                 rows.person_origin = Origin(origin.source, origin.position, "PID")
+            if origin.kind.startswith("ADT^A40"):
+                self.merges.append((_prior_mrn(m), key))
         except (Rejected, KeyError) as exc:
             rejected = exc if isinstance(exc, Rejected) else Rejected("missing required field")
             self.quarantine.add(origin.source, origin.position, origin.kind, rejected, text)
@@ -209,13 +240,17 @@ class Hl7Mapper:
             self.quarantine.add(origin.source, origin.position, origin.kind,
                                 unexpected_shape(exc), text)
             return
-        visit = None
+        visit, order = None, None
         for segment in m.parsed:
             kind = str(segment[0])
+            if kind == "OBR":
+                order = m.component(m.components(segment, 3), 1) or None
             try:
                 fact = self._fact(m, segment, kind, visit, origin)
                 if fact is not None:
-                    rows.add(fact)
+                    if kind == "OBX" and order is not None and fact.table == "measurement":
+                        fact = dataclasses.replace(fact, record=_result_record(m, segment, order))
+                    rows.put([fact])
             except Rejected as rejected:
                 self.quarantine.add(origin.source, origin.position, kind, rejected, str(segment))
                 continue

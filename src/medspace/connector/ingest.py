@@ -2,40 +2,62 @@
 
 Two passes. Routing reads the export once and spills each record to its patient's batch file
 (:mod:`medspace.connector.spill`); then each batch is mapped, its identities are written to the
-vault and its rows to the store in one transaction (``medspace.store.load``). The vault comes
-first and is idempotent (a put replaces the person's record), so a crash between the two leaves
-at most identities whose rows the next run writes. A re-run skips the patients whose
-``person_id`` the store already holds: since a batch is all in or all out, a patient is either
-complete or absent. The quarantine is de-duplicated, so a re-run does not repeat it either.
+vault and its rows to the store in one transaction (``medspace.store.load`` with ``replace``).
+
+Loading is idempotent by construction: every row carries the keyed id of the source record it
+came from and replaces the stored rows of that record, so the same resource or message twice
+changes nothing and a newer version updates. Patients the store already holds are found by
+their source key (a FHIR logical id, an MRN, or an MRN a merge retired), so an export of new
+results alone attaches them to their patients. HL7 A40 merges are applied once every batch is
+in.
+
+Resumption: the export's fingerprint (its files' names, sizes and times, and the batch size)
+and each batch's number are committed with the batch, so a run interrupted anywhere, even by
+``kill -9``, resumes after its last committed batch, and an export loaded to the end is not
+read again. The vault comes first and a put replaces, so a crash between the two leaves at most
+identities whose rows the re-run writes. The quarantine is de-duplicated, so a re-run does not
+repeat it either.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from medspace.connector import fhir_bulk, fhir_json, hl7v2
-from medspace.connector.mapping import PatientRows
+from medspace.connector.mapping import Origin, PatientRows
 from medspace.connector.quarantine import Quarantine
 from medspace.connector.report import DataQuality, IngestReport
 from medspace.connector.spill import Spill
 from medspace.store.engine import ClinicalStore
-from medspace.store.load import LoadError
+from medspace.store.load import LoadError, merge_persons
 from medspace.store.load import load as store_load
+from medspace.store.tokens import key_id, person_pseudonym
 from medspace.store.vault import IdentityVault
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(patients_done, patients_total)`` after each batch."""
 
 BATCH_SIZE = 5_000
+_FINISHED = -1
 
 
 class IngestError(RuntimeError):
     """An export that cannot be loaded, or a batch the store refused (nothing of it stored)."""
+
+
+class Mapper(Protocol):
+    """What a reader's mapper offers: its key namespace and ``add`` for one routed record."""
+
+    key_namespace: str
+
+    def add(self, patients: dict[str, PatientRows], key: str, origin: Origin, raw: str) -> None:
+        """Map one record into ``patients``, quarantining it on failure."""
 
 
 def detect_format(export_dir: Path) -> str:
@@ -64,48 +86,139 @@ def default_quarantine_dir(store: ClinicalStore, export_dir: Path) -> Path:
     return export_dir.parent / "quarantine"
 
 
-def _already_loaded(store: ClinicalStore, person_ids: list[str]) -> set[str]:
-    person = store.backend.table("person")
-    found = person.filter(person.person_id.isin(person_ids)).person_id.to_pyarrow()
-    return set(found.to_pylist())
+def export_id(files: Iterable[Path], fmt: str, batch_size: int) -> str:
+    """The fingerprint of an export as this run reads it: a changed file is a new export."""
+    digest = hashlib.sha256(f"{fmt}\0{batch_size}".encode())
+    for path in sorted(files):
+        stat = path.stat()
+        digest.update(f"\0{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return f"ex:{digest.hexdigest()[:32]}"
 
 
-def _commit(
-    patients: dict[str, PatientRows],
-    store: ClinicalStore,
-    vault: IdentityVault,
-    keys: tuple[bytes, bytes],
-    report: IngestReport,
-    batch_no: int,
-) -> None:
+def _column(store: ClinicalStore, table: str, column: str, where: str, values: list[Any]) -> dict:
+    """``{where value: column value}`` for the rows whose ``where`` is among ``values``."""
+    if not values:
+        return {}
+    t = store.backend.table(table)
+    found = t.filter(t[where].isin(values)).select(t[where].name("k"), t[column].name("v"))
+    data = found.to_pyarrow()
+    return dict(zip(data.column("k").to_pylist(), data.column("v").to_pylist(), strict=True))
+
+
+def _known(store: ClinicalStore, namespace: str, keys: list[str], node_key: bytes) -> dict:
+    """``{routing key: person_id}`` for the batch's patients the store already holds."""
+    ids = {key_id(namespace, k, node_key): k for k in keys}
+    known = {ids[kid]: pid for kid, pid in _column(store, "person_key", "person_id", "key_id",
+                                                   list(ids)).items()}
+    if namespace == "mrn":
+        pseudonyms = {person_pseudonym(k, node_key): k for k in keys if k not in known}
+        stored = _column(store, "person", "person_id", "person_id", list(pseudonyms))
+        known.update({pseudonyms[pid]: pid for pid in stored})
+    return known
+
+
+def _assign_person_ids(patients: list[PatientRows], store: ClinicalStore, node_key: bytes,
+                       namespace: str) -> list[dict[str, Any]]:
+    """Give each patient described in the batch their ``person_id``; return the key rows.
+
+    A patient's MRN that an A40 retired resolves to the surviving patient; their record then
+    does not overwrite the survivor's demographics. A FHIR patient's logical id is recorded as
+    a key for the records that later arrive without their Patient.
+    """
+    described = [p for p in patients if p.person is not None]
+    retired = _column(store, "person_key", "person_id", "key_id",
+                      [key_id("mrn", p.person.identity.mrn, node_key) for p in described])
+    keys = []
+    for patient in described:
+        mrn = patient.person.identity.mrn
+        survivor = retired.get(key_id("mrn", mrn, node_key))
+        if survivor is not None:
+            patient.person_id, patient.person, patient.person_origin = survivor, None, None
+            continue
+        patient.person_id = person_pseudonym(mrn, node_key)
+        if namespace != "mrn":
+            keys.append({"key_id": key_id(namespace, patient.key, node_key),
+                         "person_id": patient.person_id})
+    return keys
+
+
+def _drop_dangling_visits(store: ClinicalStore, batch: dict[str, list[dict[str, Any]]]) -> None:
+    """Clear visit ids that point at an encounter neither in the batch nor in the store."""
+    present = {row["visit_id"] for row in batch.get("visit", [])}
+    wanted = {row["visit_id"] for rows in batch.values() for row in rows
+              if row.get("visit_id") is not None and "visit_type" not in row} - present
+    stored = set(_column(store, "visit", "visit_id", "visit_id", sorted(wanted)))
+    for table, rows in batch.items():
+        if table == "visit":
+            continue
+        for row in rows:
+            if row.get("visit_id") is not None and row["visit_id"] not in present | stored:
+                row["visit_id"] = None
+
+
+def _commit(patients: dict[str, PatientRows], store: ClinicalStore, vault: IdentityVault,
+            keys: tuple[bytes, bytes], namespace: str, progress_row: dict[str, Any],
+            report: IngestReport) -> None:
     node_key, linkage_key = keys
-    ready = [p for p in patients.values() if p.person is not None]
-    by_id = {p.person_id(node_key): p for p in ready}
-    done = _already_loaded(store, list(by_id)) if by_id else set()
-    report.patients_already_loaded += len(done)
-    batch: dict[str, list[dict[str, Any]]] = {}
+    ready = [p for p in patients.values() if p.known]
+    batch: dict[str, list[dict[str, Any]]] = {
+        "ingest_progress": [progress_row],
+        "person_key": _assign_person_ids(ready, store, node_key, namespace),
+    }
+    for patient in ready:
+        patient.scope = patient.key if namespace == "mrn" else patient.person_id
+    ids = sorted({p.person_id for p in ready if p.person_id is not None})
+    stored_before = _column(store, "person", "person_id", "person_id", ids)
     loaded: Counter[str] = Counter()
     identities = []
-    for pid, patient in by_id.items():
-        if pid in done:
-            continue
-        assert patient.person is not None
-        identities.append((pid, patient.person.identity, patient.link_token(linkage_key)))
+    for patient in ready:
+        if patient.person is not None:
+            identities.append((patient.person_id, patient.person.identity,
+                               patient.link_token(linkage_key)))
         for table, rows in patient.rows(node_key, loaded).items():
             batch.setdefault(table, []).extend(rows)
-    if not batch:
-        return
+        report.duplicates += patient.duplicates
+    _drop_dangling_visits(store, batch)
     vault.put_many(identities)
     try:
-        written = store_load(store, batch)
+        written = store_load(store, {t: rows for t, rows in batch.items() if rows}, replace=True)
     except LoadError as exc:
         raise IngestError(
-            f"batch {batch_no} refused by the store, nothing of it stored: {exc}"
+            f"batch {progress_row['batch']} refused by the store, nothing of it stored: {exc}"
         ) from exc
-    report.patients += len(by_id) - len(done)
+    written.pop("ingest_progress", None)
+    written.pop("person_key", None)
+    report.patients += len(ids) - len(stored_before)
+    report.patients_updated += len(stored_before)
     report.rows.update(written)
     report.loaded.update(loaded)
     report.batches += 1
+
+
+def _merge(merges: list[tuple[str, str]], store: ClinicalStore, vault: IdentityVault,
+           node_key: bytes) -> int:
+    """Apply HL7 A40 merges (prior MRN → surviving MRN) and retire the prior MRNs."""
+    if not merges:
+        return 0
+    mrns = sorted({m for pair in merges for m in pair})
+    retired = _column(store, "person_key", "person_id", "key_id",
+                      [key_id("mrn", m, node_key) for m in mrns])
+
+    def person(mrn: str) -> str:
+        return retired.get(key_id("mrn", mrn, node_key)) or person_pseudonym(mrn, node_key)
+
+    pairs = [(person(prior), person(survivor)) for prior, survivor in merges]
+    merge_persons(store, pairs)
+    aliases = [{"key_id": key_id("mrn", prior, node_key), "person_id": person(survivor)}
+               for prior, survivor in merges]
+    store_load(store, {"person_key": aliases}, replace=True)
+    vault.delete([prior for prior, survivor in pairs if prior != survivor])
+    return len({prior for prior, survivor in pairs if prior != survivor})
+
+
+def _committed_batches(store: ClinicalStore, export: str) -> set[int]:
+    t = store.backend.table("ingest_progress")
+    return set(t.filter(t.export_id == export).batch.to_pyarrow().to_pylist())
 
 
 def load_export(
@@ -119,11 +232,11 @@ def load_export(
     batch_size: int = BATCH_SIZE,
     quarantine_dir: Path | None = None,
 ) -> IngestReport:
-    """Load one hospital's export folder; return what was loaded, quarantined and skipped.
+    """Load one hospital's export folder; return what was loaded, updated and quarantined.
 
-    Safe to run again on the same export: it resumes after the last committed batch and adds
-    nothing twice. Raises :class:`IngestError` if the store refuses a batch (the batches before
-    it stay committed; a re-run resumes there).
+    Safe to run again on the same export: it resumes after the last committed batch, and an
+    export loaded to the end is not read again. Raises :class:`IngestError` if the store
+    refuses a batch (the batches before it stay committed; a re-run resumes there).
     """
     started = time.perf_counter()
     export_dir = Path(export_dir)
@@ -133,23 +246,31 @@ def load_export(
     quarantine = Quarantine(folder / f"{export_dir.resolve().parent.name}-quarantine.ndjson")
     report = IngestReport(export_dir, fmt, quarantine.path)
     reader = fhir_bulk if fmt == "fhir-ndjson" else hl7v2
+    export = export_id(reader.files(export_dir) + fhir_json.files(export_dir)
+                       if fmt == "fhir-ndjson" else reader.files(export_dir), fmt, batch_size)
+    done = _committed_batches(store, export)
+    if _FINISHED in done:
+        report.already_loaded = True
+        report.quality = DataQuality.measure(store)
+        report.seconds = time.perf_counter() - started
+        quarantine.close()
+        return report
+    mapper: Mapper = (fhir_bulk.FhirMapper(quarantine) if fmt == "fhir-ndjson"
+                      else hl7v2.Hl7Mapper(quarantine, report.skipped))
     try:
         with Spill(batch_size) as spill:
             for key, origin, raw in reader.route(export_dir, quarantine, report.skipped):
                 spill.add(key, origin, raw)
-            mapper = (
-                fhir_bulk.FhirMapper(quarantine)
-                if fmt == "fhir-ndjson"
-                else hl7v2.Hl7Mapper(quarantine, report.skipped)
-            )
             for batch_no, records in spill.batches():
-                patients: dict[str, PatientRows] = {}
-                for key, origin, raw in records:
-                    mapper.add(patients, key, origin, raw)
-                quarantine.flush()
-                _commit(patients, store, vault, (node_key, linkage_key), report, batch_no)
+                if batch_no in done:
+                    report.batches_resumed += 1
+                    continue
+                _load_batch(list(records), mapper, store, vault, (node_key, linkage_key),
+                            {"export_id": export, "batch": batch_no}, report, quarantine)
                 if progress is not None:
                     progress(min((batch_no + 1) * batch_size, spill.patients), spill.patients)
+        report.merged = _merge(getattr(mapper, "merges", []), store, vault, node_key)
+        store_load(store, {"ingest_progress": [{"export_id": export, "batch": _FINISHED}]})
     finally:
         quarantine.close()
         report.quarantined_by_reason.update(quarantine.by_reason)
@@ -157,3 +278,15 @@ def load_export(
     report.quality = DataQuality.measure(store)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _load_batch(records: list[tuple[str, Origin, str]], mapper: Mapper, store: ClinicalStore,
+                vault: IdentityVault, keys: tuple[bytes, bytes], progress_row: dict[str, Any],
+                report: IngestReport, quarantine: Quarantine) -> None:
+    known = _known(store, mapper.key_namespace, sorted({k for k, _, _ in records}), keys[0])
+    patients = {key: PatientRows(key, person_id=pid) for key, pid in known.items()}
+    for key, origin, raw in records:
+        mapper.add(patients, key, origin, raw)
+    quarantine.flush()
+    _commit(patients, store, vault, keys, mapper.key_namespace, progress_row, report)
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 from medspace.connector.quarantine import Rejected
 from medspace.store.codes import CodeError, normalise_atc, normalise_icd10, normalise_loinc
 from medspace.store.schema import TABLES_BY_NAME
-from medspace.store.tokens import TokenError, linkage_token, person_pseudonym
+from medspace.store.tokens import TokenError, linkage_token, record_id
 from medspace.store.vault import Identity
 
 _PATTERNS = {
@@ -31,10 +32,13 @@ _PATTERNS = {
 #: Required columns a fact must carry itself (ids are filled in when the batch is assembled).
 _REQUIRED = {
     table.name: tuple(
-        c.name for c in table.columns if not c.nullable and c.name not in ("person_id", "visit_id")
+        c.name
+        for c in table.columns
+        if not c.nullable and c.name not in ("person_id", "visit_id", "record_id")
     )
     for table in TABLES_BY_NAME.values()
 }
+_COLUMNS = {table.name: frozenset(table.column_names) for table in TABLES_BY_NAME.values()}
 _MIN_BIRTH_YEAR = 1850
 
 
@@ -49,12 +53,27 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class Fact:
-    """One clinical row without its ``person_id``; ``visit_ref`` is the source's encounter id."""
+    """One clinical row without its ``person_id``; ``visit_ref`` is the source's encounter id.
+
+    ``record`` names the source record the fact came from when the source gives records ids
+    (``Observation/7``): a record loaded again replaces every fact it gave before. A fact
+    without one (an HL7 v2 segment) is identified by what it says, so a segment repeated by a
+    later message (A08 repeats DG1 and AL1) is the same fact, not a second one.
+    """
 
     table: str
     row: dict[str, Any]
     origin: Origin
     visit_ref: str | None = None
+    record: str | None = None
+
+    def identity(self) -> str:
+        """The record this fact belongs to: its source id, or else its own content."""
+        if self.record is not None:
+            return self.record
+        values = sorted((k, v.isoformat() if isinstance(v, dt.date) else v)
+                        for k, v in self.row.items())
+        return json.dumps([self.table, self.visit_ref, values], separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,41 +141,67 @@ def check_row(table: str, row: dict[str, Any]) -> None:
         raise Rejected("invalid date", f"{table}: end before start")
 
 
-def visit_id(node_key: bytes, mrn: str, visit_ref: str) -> int:
-    """A stable 63-bit visit id: the same encounter gets the same id on every run."""
-    digest = hmac.digest(node_key, f"visit\0{mrn}\0{visit_ref}".encode(), "sha256")
+def visit_id(node_key: bytes, scope: str, visit_ref: str) -> int:
+    """A stable 63-bit visit id: the same encounter of the same patient gets the same id on
+    every run, also after an HL7 A40 merge has moved it to another patient."""
+    digest = hmac.digest(node_key, f"visit\0{scope}\0{visit_ref}".encode(), "sha256")
     return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _merged(earlier: Fact, later: Fact) -> Fact:
+    """An encounter told again by a message without ids: what the later one says wins, but an
+    empty field does not erase a known one (an ORU's PV1 rarely repeats the discharge date)."""
+    row = {**earlier.row, **{k: v for k, v in later.row.items() if v is not None}}
+    return Fact(later.table, row, later.origin, later.visit_ref, later.record)
 
 
 @dataclass
 class PatientRows:
-    """Everything of one patient in the current batch, kept until the batch is committed."""
+    """Everything of one patient in the current batch, kept until the batch is committed.
+
+    ``person`` is set when the batch holds the patient's own record (FHIR Patient, HL7 PID);
+    ``person_id`` is set when the store already knows the patient, so that records sent later
+    (new results, an updated encounter) attach to them without their demographics.
+    """
 
     key: str
+    person_id: str | None = None
+    scope: str | None = None
+    """What record ids are told apart within: the MRN for a feed routed by MRN (stable across
+    an A40 merge), else the ``person_id`` (FHIR logical ids may repeat across sources)."""
     person: PersonFacts | None = None
     person_origin: Origin | None = None
-    facts: list[Fact] = field(default_factory=list)
+    records: dict[str, list[Fact]] = field(default_factory=dict)
     visits: dict[str, Fact] = field(default_factory=dict)
-    _allergies: set[tuple[Any, ...]] = field(default_factory=set)
+    duplicates: int = 0
+    """Records given again in the batch (kept once)."""
 
-    def add(self, fact: Fact) -> None:
-        """Add a checked fact. Visits and allergies repeat across HL7 messages: kept once."""
-        check_row(fact.table, fact.row)
-        if fact.table == "visit":
-            if fact.visit_ref is not None:
-                self.visits.setdefault(fact.visit_ref, fact)
-            return
-        if fact.table == "allergy":
-            signature = tuple(sorted(fact.row.items()))
-            if signature in self._allergies:
-                return
-            self._allergies.add(signature)
-        self.facts.append(fact)
+    @property
+    def known(self) -> bool:
+        """Whether the patient's records can be loaded: their own record is here or stored."""
+        return self.person is not None or self.person_id is not None
 
-    def person_id(self, node_key: bytes) -> str:
-        """The node-local pseudonym of this patient's MRN."""
-        assert self.person is not None
-        return person_pseudonym(self.person.identity.mrn, node_key)
+    def put(self, facts: list[Fact]) -> None:
+        """Add the facts of one source record, replacing what the batch had of that record.
+
+        Every fact is checked first, so a record with one bad value is refused whole.
+        """
+        for fact in facts:
+            check_row(fact.table, fact.row)
+        replaced: set[str] = set()
+        for fact in facts:
+            if fact.table == "visit":
+                if fact.visit_ref is not None:
+                    earlier = self.visits.get(fact.visit_ref)
+                    keep = earlier is None or fact.record is not None
+                    self.visits[fact.visit_ref] = fact if keep else _merged(earlier, fact)
+                continue
+            identity = fact.identity()
+            if identity not in replaced:
+                self.duplicates += identity in self.records
+                self.records[identity] = []
+                replaced.add(identity)
+            self.records[identity].append(fact)
 
     def link_token(self, linkage_key: bytes) -> str | None:
         """The cross-hospital token of the resident ID number, if the record has a valid one."""
@@ -169,47 +214,38 @@ class PatientRows:
         except TokenError:
             return None
 
-    def rows(self, node_key: bytes, loaded: Counter[str]) -> dict[str, list[dict[str, Any]]]:
-        """The patient's rows per table, with ``person_id``, visit ids and observation period.
 
-        A fact whose encounter was not loaded keeps no visit id rather than a dangling one.
-        ``loaded`` counts the source records that became rows, by kind.
+    def rows(self, node_key: bytes, loaded: Counter[str]) -> dict[str, list[dict[str, Any]]]:
+        """The patient's rows per table, with ``person_id``, visit ids and record ids.
+
+        A fact whose encounter is neither in this batch nor given by the source keeps no visit
+        id rather than a dangling one. ``loaded`` counts the source records that became rows,
+        by kind. The observation period is not among them: the store derives it.
         """
-        assert self.person is not None and self.person_origin is not None
-        pid = self.person_id(node_key)
-        mrn = self.person.identity.mrn
+        pid, scope = self.person_id, self.scope
+        assert pid is not None and scope is not None
         out: dict[str, list[dict[str, Any]]] = {}
-        birth = self.person.birth_date
-        out["person"] = [
-            {
-                "person_id": pid,
-                "sex": self.person.sex,
-                "birth_year": birth.year,
-                "birth_month": birth.month,
-            }
-        ]
-        loaded[self.person_origin.kind] += 1
-        dates: list[dt.date] = []
+        if self.person is not None and self.person_origin is not None:
+            birth = self.person.birth_date
+            out["person"] = [{"person_id": pid, "sex": self.person.sex,
+                              "birth_year": birth.year, "birth_month": birth.month}]
+            if self.person.death_date is not None:
+                out["death"] = [{"person_id": pid, "death_date": self.person.death_date}]
+            loaded[self.person_origin.kind] += 1
         for ref, fact in self.visits.items():
-            row = {**fact.row, "person_id": pid, "visit_id": visit_id(node_key, mrn, ref)}
+            row = {**fact.row, "person_id": pid, "visit_id": visit_id(node_key, scope, ref),
+                   "record_id": record_id(f"{scope}\0{fact.identity()}", node_key)}
             out.setdefault("visit", []).append(row)
-            dates += [d for d in (row["start_date"], row.get("end_date")) if d is not None]
             loaded[fact.origin.kind] += 1
-        for fact in self.facts:
-            row = {**fact.row, "person_id": pid}
-            if fact.table not in ("allergy", "death"):
-                ref = fact.visit_ref
-                row["visit_id"] = visit_id(node_key, mrn, ref) if ref in self.visits else None
-            out.setdefault(fact.table, []).append(row)
-            dates += [v for v in row.values() if isinstance(v, dt.date)]
-            loaded[fact.origin.kind] += 1
-        if self.person.death_date is not None:
-            out["death"] = [{"person_id": pid, "death_date": self.person.death_date}]
-            dates.append(self.person.death_date)
-        if dates:
-            out["observation_period"] = [
-                {"person_id": pid, "start_date": min(dates), "end_date": max(dates)}
-            ]
+        for identity, facts in self.records.items():
+            rid = record_id(f"{scope}\0{identity}", node_key)
+            for fact in facts:
+                row = {**fact.row, "person_id": pid, "record_id": rid}
+                if "visit_id" in _COLUMNS[fact.table]:
+                    ref = fact.visit_ref
+                    row["visit_id"] = None if ref is None else visit_id(node_key, scope, ref)
+                out.setdefault(fact.table, []).append(row)
+                loaded[fact.origin.kind] += 1
         return out
 
 

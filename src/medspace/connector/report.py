@@ -16,6 +16,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from medspace.store.engine import ClinicalStore
 
+_BOOKKEEPING = frozenset({"person_key", "ingest_progress"})
+
 
 @dataclass(frozen=True)
 class DataQuality:
@@ -30,7 +32,7 @@ class DataQuality:
     @classmethod
     def measure(cls, store: ClinicalStore) -> DataQuality:
         """Compute the measures with three small aggregate queries."""
-        rows = store.row_counts()
+        rows = {t: n for t, n in store.row_counts().items() if t not in _BOOKKEEPING}
         persons = rows.get("person", 0)
         cond = store.backend.table("condition")
         with_condition = cond.person_id.nunique().to_pyarrow().as_py() if persons else 0
@@ -52,9 +54,18 @@ class IngestReport:
     export_format: str
     quarantine_file: Path
     patients: int = 0
-    """Patients loaded by this run."""
-    patients_already_loaded: int = 0
-    """Patients skipped because an earlier run had loaded them."""
+    """Patients new to the store."""
+    patients_updated: int = 0
+    """Patients the store already held, whose records this run added to or updated."""
+    duplicates: int = 0
+    """Source records given more than once (the same resource twice, a segment an A08
+    repeats): kept once."""
+    merged: int = 0
+    """Patients merged into another (HL7 A40)."""
+    batches_resumed: int = 0
+    """Batches an interrupted earlier run had committed, not loaded again."""
+    already_loaded: bool = False
+    """The export, unchanged, had been loaded to the end before: nothing was read."""
     batches: int = 0
     rows: Counter[str] = field(default_factory=Counter)
     """Rows written per clinical table by this run."""
@@ -87,8 +98,12 @@ class IngestReport:
         return {
             "export": str(self.export_dir),
             "format": self.export_format,
-            "patients_loaded": self.patients,
-            "patients_already_loaded": self.patients_already_loaded,
+            "patients_new": self.patients,
+            "patients_updated": self.patients_updated,
+            "duplicates_merged": self.duplicates,
+            "patients_merged": self.merged,
+            "batches_resumed": self.batches_resumed,
+            "already_loaded": self.already_loaded,
             "batches": self.batches,
             "records": self.records,
             "seconds": round(self.seconds, 3),
@@ -105,10 +120,15 @@ class IngestReport:
 
     def to_text(self) -> str:
         """A short plain-text summary for a console or a log."""
+        if self.already_loaded:
+            return (f"ingest of {self.export_dir} ({self.export_format}): loaded before and"
+                    " unchanged since, nothing to do")
         lines = [
             f"ingest of {self.export_dir} ({self.export_format})",
-            f"  patients loaded: {self.patients:,}"
-            f" (already loaded before: {self.patients_already_loaded:,}) in {self.batches} batches",
+            f"  patients: {self.patients:,} new, {self.patients_updated:,} updated,"
+            f" {self.merged:,} merged into another; in {self.batches} batches"
+            f" ({self.batches_resumed} committed by an interrupted run before)",
+            f"  duplicate records kept once: {self.duplicates:,}",
             f"  source records: {self.records:,} in {self.seconds:.1f} s"
             f" ({self.records_per_second:,.0f} records/s)",
             "  loaded per type: " + _counts(self.loaded),

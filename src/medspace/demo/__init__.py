@@ -75,7 +75,7 @@ def _prepare_data(layout: Layout, patients: int, console: Console) -> dict[str, 
         report = load_export(layout.export(hospital), node.store, open_vault(folder),
                              private_secret(folder / "keys" / "pseudonym.key"),
                              read_private(folder / "keys" / "linkage.key"))
-        counts[hospital] = {"patients": report.patients + report.patients_already_loaded,
+        counts[hospital] = {"patients": report.patients + report.patients_updated,
                             "quarantined": report.quarantined}
         node.store.close()
         node.journal.close()

@@ -75,10 +75,23 @@ class ClinicalStore:
         return cls.open_duckdb(location)
 
     def create_schema(self) -> None:
-        """Create every clinical table that does not exist yet (idempotent)."""
+        """Create every clinical table that does not exist yet, and add the optional columns a
+        store made by an earlier version lacks (idempotent)."""
         with self.transaction() as con:
             for table in TABLES:
                 con.execute(table.ddl())
+            present = {
+                tuple(row)
+                for row in con.execute(
+                    "SELECT table_name, column_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema()"
+                ).fetchall()
+            }
+            for table in TABLES:
+                for column in table.columns:
+                    if column.nullable and (table.name, column.name) not in present:
+                        con.execute(f"ALTER TABLE {table.name} ADD COLUMN"
+                                    f" {column.name} {column.sql_type}")
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:

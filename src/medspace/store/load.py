@@ -5,6 +5,11 @@ values present, every text value in its declared code form — and then written 
 transaction with the engine's fastest path: DuckDB scans the Arrow table directly, PostgreSQL
 receives it through ``COPY``. If anything fails, the transaction is rolled back, so a crash or a
 bad row never leaves half a batch behind (DESIGN §3.6).
+
+A connector loads with ``replace``: each row first removes the stored rows with the same
+source (its table's ``replace_key``), so loading a record twice changes nothing and loading a
+newer version of it updates it; the observation periods of the persons touched are then derived
+again from their rows. :func:`merge_persons` moves everything of one person to another.
 """
 
 from __future__ import annotations
@@ -115,18 +120,133 @@ def _insert_postgres(con: Any, name: str, data: pa.Table) -> None:
             copy.write(buffer.getvalue())
 
 
-def load(store: ClinicalStore, batch: Mapping[str, Rows]) -> dict[str, int]:
+class _Keys:
+    """A set of key values made visible to SQL as the one-column relation ``medspace_keys``."""
+
+    def __init__(self, con: Any, kind: str) -> None:
+        self.con, self.kind = con, kind
+
+    def __call__(self, values: pa.Array) -> _Keys:
+        values = pc.unique(values.drop_null())
+        if self.kind == "duckdb":
+            self.con.register("medspace_keys", pa.table({"k": values}))
+            return self
+        sql_type = "BIGINT" if pa.types.is_integer(values.type) else "TEXT"
+        self.con.execute("DROP TABLE IF EXISTS medspace_keys")
+        self.con.execute(f"CREATE TEMP TABLE medspace_keys (k {sql_type}) ON COMMIT DROP")
+        with self.con.cursor() as cursor, cursor.copy("COPY medspace_keys (k) FROM STDIN") as copy:
+            for value in values.to_pylist():
+                copy.write_row((value,))
+        return self
+
+    def __enter__(self) -> str:
+        return "(SELECT k FROM medspace_keys)"
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.kind == "duckdb":
+            self.con.unregister("medspace_keys")
+
+
+#: Tables whose dates make up a person's observation period.
+_PERIOD_SOURCES = tuple(
+    t for t in TABLES if t.name not in ("person", "person_key", "observation_period", "consent")
+)
+
+
+def _derive_periods(con: Any, keys: _Keys, person_ids: pa.Array) -> None:
+    dates = " UNION ALL ".join(
+        f"SELECT person_id, {c.name} AS d FROM {t.name}"
+        for t in _PERIOD_SOURCES
+        for c in t.columns
+        if c.sql_type == "DATE"
+    )
+    with keys(person_ids) as persons:
+        con.execute(f"DELETE FROM observation_period WHERE person_id IN {persons}")
+        con.execute(
+            "INSERT INTO observation_period (person_id, start_date, end_date)"
+            f" SELECT person_id, MIN(d), MAX(d) FROM ({dates}) AS dates"
+            f" WHERE d IS NOT NULL AND person_id IN {persons} GROUP BY person_id"
+        )
+
+
+def _remove_replaced(con: Any, keys: _Keys, prepared: Mapping[str, pa.Table]) -> None:
+    """Delete the stored rows that the batch's rows replace.
+
+    A person's death row goes with its person row, so a patient no longer recorded as deceased
+    loses it; their observation period is derived afresh afterwards.
+    """
+    persons = prepared["person"].column("person_id") if "person" in prepared else None
+    for table in TABLES:
+        key = table.replace_key
+        if key is None or table.name == "observation_period":
+            continue
+        parts = [prepared[table.name].column(key)] if table.name in prepared else []
+        if key == "person_id" and persons is not None and table.name != "person":
+            parts.append(persons)
+        values = pa.chunked_array(parts).combine_chunks() if parts else None
+        if values is None or len(values) == 0:
+            continue
+        with keys(values) as matching:
+            con.execute(f"DELETE FROM {table.name} WHERE {key} IN {matching}")
+
+
+def _touched_persons(prepared: Mapping[str, pa.Table]) -> pa.Array:
+    return pa.chunked_array(
+        [d.column("person_id") for d in prepared.values() if "person_id" in d.column_names],
+        type=pa.string(),
+    ).combine_chunks()
+
+
+def load(
+    store: ClinicalStore, batch: Mapping[str, Rows], *, replace: bool = False
+) -> dict[str, int]:
     """Store a batch (table name → rows) atomically; return how many rows each table received.
 
-    Raises :class:`LoadError` when the batch is malformed or the engine refuses any row (a
-    duplicate person, a failed check); in both cases nothing of the batch is stored.
+    With ``replace``, rows replace the stored rows of the same source first and observation
+    periods are derived again (a batch for this mode gives none). Raises :class:`LoadError`
+    when the batch is malformed or the engine refuses any row (a duplicate person, a failed
+    check); in both cases nothing of the batch is stored.
     """
     prepared = prepare(batch)
+    if replace and "observation_period" in prepared:
+        raise LoadError("observation_period is derived when loading with replace")
     insert = _insert_duckdb if store.kind == "duckdb" else _insert_postgres
     try:
         with store.transaction() as con:
+            keys = _Keys(con, store.kind)
+            if replace:
+                _remove_replaced(con, keys, prepared)
             for name, data in prepared.items():
                 insert(con, name, data)
+            if replace and prepared:
+                _derive_periods(con, keys, _touched_persons(prepared))
     except Exception as exc:
         raise LoadError(f"batch rolled back: {type(exc).__name__}: {exc}") from exc
     return {name: data.num_rows for name, data in prepared.items()}
+
+
+def merge_persons(store: ClinicalStore, merges: Sequence[tuple[str, str]]) -> None:
+    """Move everything of each ``prior`` person to ``survivor`` (an HL7 A40), in order, in one
+    transaction; the prior person's row goes, or becomes the survivor's if it has none.
+
+    Keys that named the prior person (``person_key``) name the survivor afterwards, so records
+    that still arrive under the retired key reach the right patient.
+    """
+    tables = [t.name for t in TABLES if t.name not in ("person", "death", "observation_period")]
+    try:
+        with store.transaction() as con:
+            keys = _Keys(con, store.kind)
+            for prior, survivor in merges:
+                if prior == survivor:
+                    continue
+                mark = "?" if store.kind == "duckdb" else "%s"
+                for owned in ("person", "death"):
+                    con.execute(f"DELETE FROM {owned} WHERE person_id = {mark} AND EXISTS"
+                                f" (SELECT 1 FROM {owned} WHERE person_id = {mark})",
+                                [prior, survivor])
+                for name in (*tables, "person", "death"):
+                    con.execute(f"UPDATE {name} SET person_id = {mark} WHERE person_id = {mark}",
+                                [survivor, prior])
+                _derive_periods(con, keys, pa.array([prior, survivor]))
+    except Exception as exc:
+        raise LoadError(f"merge rolled back: {type(exc).__name__}: {exc}") from exc

@@ -23,7 +23,7 @@ from medspace.store.codes import (
     LOINC_PATTERN,
     UNIT_PATTERN,
 )
-from medspace.store.tokens import PSEUDONYM_PATTERN
+from medspace.store.tokens import KEY_ID_PATTERN, PSEUDONYM_PATTERN, RECORD_ID_PATTERN
 
 #: The portable SQL types a column may have, with their Arrow equivalents.
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -36,6 +36,10 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 
 SEXES: tuple[str, ...] = ("female", "male", "other", "unknown")
 VISIT_TYPES: tuple[str, ...] = ("inpatient", "outpatient", "emergency")
+#: An export's fingerprint (its files, sizes and times): which of its batches are committed.
+EXPORT_ID_PATTERN = r"^ex:[0-9a-f]{32}$"
+CONSENT_PURPOSES: tuple[str, ...] = ("research", "commercial", "emergency", "public-health")
+CONSENT_DECISIONS: tuple[str, ...] = ("permit", "deny")
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ class Table:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...] = ()
     checks: tuple[str, ...] = ()
+    replace_key: str | None = None
+    """The column that identifies a row's source: a row loaded with ``replace`` removes the
+    stored rows with the same value first (see :func:`medspace.store.load.load`)."""
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -99,6 +106,8 @@ def _code(name: str, pattern: str = CODE_PATTERN, nullable: bool = False) -> Col
 
 _PERSON = _code("person_id", PSEUDONYM_PATTERN)
 _VISIT = Column("visit_id", "BIGINT", nullable=True)
+#: The keyed id of the source record a row came from (a FHIR resource, an HL7 segment).
+_RECORD = _code("record_id", RECORD_ID_PATTERN, nullable=True)
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -115,11 +124,19 @@ TABLES: tuple[Table, ...] = (
             "birth_year BETWEEN 1850 AND 2200",
             "birth_month BETWEEN 1 AND 12",
         ),
+        replace_key="person_id",
+    ),
+    Table(
+        "person_key",
+        (_code("key_id", KEY_ID_PATTERN), _PERSON),
+        primary_key=("key_id",),
+        replace_key="key_id",
     ),
     Table(
         "observation_period",
         (_PERSON, Column("start_date", "DATE"), Column("end_date", "DATE")),
         checks=("end_date >= start_date",),
+        replace_key="person_id",
     ),
     Table(
         "visit",
@@ -129,9 +146,11 @@ TABLES: tuple[Table, ...] = (
             _code("visit_type"),
             Column("start_date", "DATE"),
             Column("end_date", "DATE", nullable=True),
+            _RECORD,
         ),
         primary_key=("visit_id",),
         checks=(_in("visit_type", VISIT_TYPES), "end_date >= start_date"),
+        replace_key="visit_id",
     ),
     Table(
         "condition",
@@ -141,7 +160,9 @@ TABLES: tuple[Table, ...] = (
             _code("condition_source_value", ICD10_PATTERN),
             Column("start_date", "DATE"),
             Column("end_date", "DATE", nullable=True),
+            _RECORD,
         ),
+        replace_key="record_id",
     ),
     Table(
         "drug_exposure",
@@ -151,7 +172,9 @@ TABLES: tuple[Table, ...] = (
             _code("drug_source_value", ATC_PATTERN),
             Column("start_date", "DATE"),
             Column("end_date", "DATE", nullable=True),
+            _RECORD,
         ),
+        replace_key="record_id",
     ),
     Table(
         "measurement",
@@ -162,7 +185,9 @@ TABLES: tuple[Table, ...] = (
             Column("value_as_number", "DOUBLE PRECISION", nullable=True),
             _code("unit_source_value", UNIT_PATTERN, nullable=True),
             Column("measurement_date", "DATE"),
+            _RECORD,
         ),
+        replace_key="record_id",
     ),
     Table(
         "observation",
@@ -173,7 +198,9 @@ TABLES: tuple[Table, ...] = (
             _code("value_as_concept", nullable=True),
             Column("value_as_number", "DOUBLE PRECISION", nullable=True),
             Column("observation_date", "DATE"),
+            _RECORD,
         ),
+        replace_key="record_id",
     ),
     Table(
         "allergy",
@@ -183,8 +210,10 @@ TABLES: tuple[Table, ...] = (
             _code("reaction_source_value", nullable=True),
             _code("severity", nullable=True),
             Column("recorded_date", "DATE"),
+            _RECORD,
         ),
         checks=("severity IN ('mild', 'moderate', 'severe')",),
+        replace_key="record_id",
     ),
     Table(
         "procedure",
@@ -193,7 +222,9 @@ TABLES: tuple[Table, ...] = (
             _VISIT,
             _code("procedure_source_value"),
             Column("procedure_date", "DATE"),
+            _RECORD,
         ),
+        replace_key="record_id",
     ),
     Table(
         "death",
@@ -203,6 +234,40 @@ TABLES: tuple[Table, ...] = (
             _code("cause_source_value", ICD10_PATTERN, nullable=True),
         ),
         primary_key=("person_id",),
+        replace_key="person_id",
+    ),
+    Table(
+        "ingest_progress",
+        (_code("export_id", EXPORT_ID_PATTERN), Column("batch", "INTEGER")),
+        primary_key=("export_id", "batch"),
+    ),
+    Table(
+        "immunization",
+        (
+            _PERSON,
+            _VISIT,
+            _code("vaccine_source_value"),
+            Column("immunization_date", "DATE"),
+            _RECORD,
+        ),
+        replace_key="record_id",
+    ),
+    Table(
+        "consent",
+        (
+            _PERSON,
+            _code("purpose"),
+            _code("decision"),
+            Column("start_date", "DATE"),
+            Column("end_date", "DATE", nullable=True),
+            _RECORD,
+        ),
+        checks=(
+            _in("purpose", CONSENT_PURPOSES),
+            _in("decision", CONSENT_DECISIONS),
+            "end_date >= start_date",
+        ),
+        replace_key="record_id",
     ),
 )
 

@@ -15,6 +15,8 @@ import re
 
 LINKAGE_TOKEN_PATTERN = r"^lt:[0-9a-f]{64}$"
 PSEUDONYM_PATTERN = r"^ps:[0-9a-f]{32}$"
+KEY_ID_PATTERN = r"^pk:[0-9a-f]{32}$"
+RECORD_ID_PATTERN = r"^rc:[0-9a-f]{32}$"
 
 _ID_NUMBER = re.compile(r"^[0-9]{17}[0-9X]$")
 _MIN_KEY_BYTES = 32
@@ -55,9 +57,32 @@ def person_pseudonym(mrn: str, node_key: bytes) -> str:
     The same MRN always gives the same pseudonym at a node, so re-ingesting a patient updates
     the same person; 128 bits make collisions negligible at any hospital's size.
     """
-    _check_key(node_key, "node key")
     canonical = mrn.strip()
     if not canonical:
         raise TokenError("an empty MRN has no pseudonym")
-    digest = hmac.new(node_key, b"medspace-person\x00" + canonical.encode("utf-8"), hashlib.sha256)
-    return f"ps:{digest.hexdigest()[:32]}"
+    return _keyed("ps", "medspace-person", canonical, node_key)
+
+
+def key_id(namespace: str, key: str, node_key: bytes) -> str:
+    """``pk:`` + 128 bits of HMAC: the store's name for a source's own patient key.
+
+    A FHIR server knows a patient by its logical id and an HL7 feed may go on sending an MRN
+    that a merge retired; the store maps these keys to the ``person_id`` they mean without
+    holding the keys themselves.
+    """
+    return _keyed("pk", f"medspace-key\x00{namespace}", key, node_key)
+
+
+def record_id(record: str, node_key: bytes) -> str:
+    """``rc:`` + 128 bits of HMAC: the store's name for the source record a row came from.
+
+    Loading a record again replaces the rows with its id, which is what makes a re-run
+    idempotent and an updated resource an update.
+    """
+    return _keyed("rc", "medspace-record", record, node_key)
+
+
+def _keyed(prefix: str, context: str, value: str, node_key: bytes) -> str:
+    _check_key(node_key, "node key")
+    message = context.encode() + b"\x00" + value.encode("utf-8")
+    return f"{prefix}:{hmac.new(node_key, message, hashlib.sha256).hexdigest()[:32]}"

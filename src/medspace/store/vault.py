@@ -149,6 +149,14 @@ class IdentityVault:
                     vault_table.c.person_id.in_(ids[start:start + _DELETE_CHUNK])))
             conn.execute(vault_table.insert(), list(sealed.values()))
 
+    def delete(self, person_ids: Iterable[str]) -> None:
+        """Remove the identities of persons who no longer exist (merged into another)."""
+        ids = list(person_ids)
+        with self._engine.begin() as conn:
+            for start in range(0, len(ids), _DELETE_CHUNK):
+                conn.execute(vault_table.delete().where(
+                    vault_table.c.person_id.in_(ids[start:start + _DELETE_CHUNK])))
+
     def find(self, linkage_token: str) -> list[str]:
         """The local ``person_id``s recorded under ``linkage_token`` (usually one, or none).
 
