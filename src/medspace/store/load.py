@@ -232,7 +232,8 @@ def merge_persons(store: ClinicalStore, merges: Sequence[tuple[str, str]]) -> No
     Keys that named the prior person (``person_key``) name the survivor afterwards, so records
     that still arrive under the retired key reach the right patient.
     """
-    tables = [t.name for t in TABLES if t.name not in ("person", "death", "observation_period")]
+    tables = [t.name for t in TABLES if "person_id" in t.column_names
+              and t.name not in ("person", "death", "observation_period")]
     try:
         with store.transaction() as con:
             keys = _Keys(con, store.kind)
