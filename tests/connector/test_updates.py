@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 
+from medspace.connector.inbox import Inbox
+from medspace.connector.ingest import load_inbox
 from medspace.connector.quarantine import read_quarantine
+from medspace.connector.retry import retry_quarantine
 from medspace.store.tokens import person_pseudonym
 from medspace.store.vault import UnknownPerson
 from medspace.synth.writer import ExportSummary
-from tests.connector.conftest import Node
+from tests.connector.conftest import LINKAGE_KEY, Node
 
 
 def _write_ndjson(folder: Path, resources: list[dict[str, Any]]) -> Path:
@@ -183,3 +186,46 @@ def test_the_same_hl7_feed_loaded_again_changes_no_row(
     after = node.store.row_counts()
     assert after.pop("ingest_progress") > before.pop("ingest_progress")
     assert after == before
+
+
+def test_a_retry_loads_records_whose_patient_arrived_later(node: Node, tmp_path: Path) -> None:
+    early = node.load(_write_ndjson(tmp_path / "early", [
+        _glucose("o1", "p1", 5.4), _glucose("o2", "p1", 6.0)]))
+    assert early.quarantined_by_reason == {"unknown patient": 2}
+    node.load(_write_ndjson(tmp_path / "patients", [_patient("p1", "MRN-1")]))
+    result = retry_quarantine(early.quarantine_file, node.store, node.vault, node.node_key,
+                              LINKAGE_KEY)
+    assert (result.tried, result.loaded, result.failed_again) == (2, 2, 0)
+    assert read_quarantine(early.quarantine_file) == []
+    assert _values(node, "SELECT value_as_number FROM measurement") == [(5.4,), (6.0,)]
+
+
+def test_a_retry_keeps_what_fails_again_with_its_reason(node: Node, tmp_path: Path) -> None:
+    bad = {**_glucose("o1", "p1", 5.4), "code": {"coding": [
+        {"system": "http://loinc.org", "code": "2345-8"}]}}
+    report = node.load(_write_ndjson(tmp_path / "export", [
+        _patient("p1", "MRN-1"), bad, _glucose("o2", "nobody", 1.0)]))
+    assert report.quarantined == 2
+    result = retry_quarantine(report.quarantine_file, node.store, node.vault, node.node_key,
+                              LINKAGE_KEY, select=lambda e: e["reason"] == "invalid LOINC code")
+    assert (result.tried, result.loaded, result.failed_again) == (1, 0, 1)
+    reasons = sorted(str(e["reason"]) for e in read_quarantine(report.quarantine_file))
+    assert reasons == ["invalid LOINC code", "unknown patient"]
+
+
+def test_the_hl7_inbox_loads_each_message_once(node: Node, tmp_path: Path) -> None:
+    inbox = Inbox.open(tmp_path)
+    for control, segments in (("1", _admit("1", "M-1", "V-1")), ("2", _admit("2", "M-2", "V-2"))):
+        inbox.accept("\r".join(segments), "HIS|HOSP", control, "ADT^A01", "127.0.0.1")
+    first = load_inbox(inbox, node.store, node.vault, node.node_key, LINKAGE_KEY,
+                       quarantine_dir=tmp_path / "quarantine")
+    assert first.patients == 2
+    inbox.accept("\r".join(_admit("3", "M-1", "V-3", kind="ADT^A08")), "HIS|HOSP", "3",
+                  "ADT^A08", "127.0.0.1")
+    second = load_inbox(inbox, node.store, node.vault, node.node_key, LINKAGE_KEY,
+                        quarantine_dir=tmp_path / "quarantine")
+    assert (second.patients, second.patients_updated) == (0, 1)
+    assert node.store.row_counts()["visit"] == 3
+    third = load_inbox(inbox, node.store, node.vault, node.node_key, LINKAGE_KEY,
+                       quarantine_dir=tmp_path / "quarantine")
+    assert third.already_loaded

@@ -54,6 +54,17 @@ def _key(kind: str, line: str) -> str:
     return key
 
 
+def route_line(source: str, position: int, kind: str, line: str,
+               quarantine: Quarantine) -> Routed | None:
+    """One resource as ``(patient id, origin, line)``, or None once it is quarantined."""
+    try:
+        key = _key(kind, line)
+    except Rejected as rejected:
+        quarantine.add(source, position, kind, rejected, line)
+        return None
+    return key, Origin(source, position, kind), line
+
+
 def _ndjson(paths: list[Path], quarantine: Quarantine, skipped: Counter[str]) -> Iterator[Routed]:
     for path in paths:
         kind = path.stem
@@ -70,12 +81,9 @@ def _ndjson(paths: list[Path], quarantine: Quarantine, skipped: Counter[str]) ->
                 except Rejected as rejected:
                     quarantine.add(path.name, number, kind, rejected, shown(data))
                     continue
-                try:
-                    key = _key(kind, line)
-                except Rejected as rejected:
-                    quarantine.add(path.name, number, kind, rejected, line)
-                    continue
-                yield key, Origin(path.name, number, kind), line
+                routed = route_line(path.name, number, kind, line, quarantine)
+                if routed is not None:
+                    yield routed
 
 
 def _json_files(paths: list[Path], quarantine: Quarantine, skipped: Counter[str],
@@ -103,12 +111,9 @@ def _json_files(paths: list[Path], quarantine: Quarantine, skipped: Counter[str]
                 skipped[kind] += 1
                 continue
             line = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
-            try:
-                key = _key(kind, line)
-            except Rejected as rejected:
-                quarantine.add(path.name, position, kind, rejected, line)
-                continue
-            yield key, Origin(path.name, position, kind), line
+            routed = route_line(path.name, position, kind, line, quarantine)
+            if routed is not None:
+                yield routed
 
 
 def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> Iterator[Routed]:

@@ -4,7 +4,9 @@ Line endings are normalised first: files are read in universal-newline mode, so 
 ``\\n`` and ``\\r\\n`` all end a segment, and each message is re-joined with ``\\r`` before
 python-hl7 sees it (it silently misparses ``\\n``). Routing needs only the MRN in PID-3, read
 by a plain split; the full parse happens once, per batch, in :class:`Hl7Mapper`. A message that
-does not parse is quarantined whole; a segment that cannot be mapped is quarantined alone.
+does not parse is quarantined whole; so is one with a segment that cannot be mapped, under that
+segment's name, while its other segments load (a retry loads the message again, which changes
+nothing for the segments already in).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from medspace.connector.mapping import (
     loinc,
     required,
     unexpected_shape,
+    unit,
 )
 from medspace.connector.quarantine import Quarantine, Rejected
 from medspace.store.vault import Identity
@@ -103,22 +106,30 @@ def _route_key(segments: list[str]) -> str:
     raise Rejected("missing required field", "PID segment")
 
 
+def route_message(source: str, number: int, segments: list[str], problem: Rejected | None,
+                  quarantine: Quarantine) -> Routed | None:
+    """One message as ``(MRN, origin, text joined by \r)``, or None once it is quarantined."""
+    text = "\r".join(segments)
+    header = segments[0].split("|") if segments else []
+    kind = header[8] if len(header) > 8 and header[0] == "MSH" else "unknown"
+    try:
+        if problem is not None:
+            raise problem
+        key = _route_key(segments)
+    except Rejected as rejected:
+        quarantine.add(source, number, kind, rejected, text)
+        return None
+    return key, Origin(source, number, kind), text
+
+
 def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> Iterator[Routed]:
-    """Every message as ``(MRN, origin, message text joined by \\r)``; the rest quarantined."""
+    """Every message of the export's files; the unreadable ones quarantined."""
     del skipped  # every HL7 message is routed; skipped segments are counted when mapped
     for path in files(export_dir):
         for number, segments, problem in messages(path):
-            text = "\r".join(segments)
-            header = segments[0].split("|")
-            kind = header[8] if len(header) > 8 and header[0] == "MSH" else "unknown"
-            try:
-                if problem is not None:
-                    raise problem
-                key = _route_key(segments)
-            except Rejected as rejected:
-                quarantine.add(path.name, number, kind, rejected, text)
-                continue
-            yield key, Origin(path.name, number, kind), text
+            routed = route_message(path.name, number, segments, problem, quarantine)
+            if routed is not None:
+                yield routed
 
 
 def _date(value: str, what: str) -> dt.date:
@@ -252,11 +263,11 @@ class Hl7Mapper:
                         fact = dataclasses.replace(fact, record=_result_record(m, segment, order))
                     rows.put([fact])
             except Rejected as rejected:
-                self.quarantine.add(origin.source, origin.position, kind, rejected, str(segment))
+                self.quarantine.add(origin.source, origin.position, kind, rejected, text)
                 continue
             except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
                 self.quarantine.add(origin.source, origin.position, kind,
-                                    unexpected_shape(exc), str(segment))
+                                    unexpected_shape(exc), text)
                 continue
             if fact is not None and kind == "PV1":
                 visit = fact.visit_ref
@@ -337,11 +348,11 @@ class Hl7Mapper:
             value = float(raw_value) if raw_value else None
         except ValueError:
             raise Rejected("invalid value", f"OBX-5={raw_value!r}") from None
-        unit = m.component(m.components(seg, 6), 1) or None
+        ucum = unit(m.component(m.components(seg, 6), 1))
         row = {
             "measurement_source_value": loinc(required(code, "OBX-3")),
             "value_as_number": value,
-            "unit_source_value": unit,
+            "unit_source_value": ucum,
             "measurement_date": when,
         }
         return Fact("measurement", row, at, visit)

@@ -10,6 +10,7 @@ the node's folder beside the vault, never in the clinical store.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,12 @@ inbox_table = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.UniqueConstraint("sender", "control_id", name="hl7_inbox_once"),
 )
+loaded_table = sa.Table(
+    "hl7_inbox_loaded",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -47,15 +54,17 @@ class Received:
 class Inbox:
     """The durable, de-duplicated store of received HL7 v2 messages, in arrival order."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, path: Path | None = None) -> None:
         self.engine = engine
+        self.path = path or Path(engine.url.database or "hl7-inbox")
         self._reader = read_only(engine)
         metadata.create_all(engine)
 
     @classmethod
     def open(cls, folder: Path) -> Inbox:
         """The inbox of the node in ``folder`` (``hl7-inbox.db``)."""
-        return cls(create_engine(sqlite_url(folder / "hl7-inbox.db")))
+        path = folder / "hl7-inbox.db"
+        return cls(create_engine(sqlite_url(path)), path)
 
     def accept(self, message: str, sender: str, control_id: str, message_type: str,
                peer: str) -> tuple[int, bool]:
@@ -86,3 +95,28 @@ class Inbox:
         with self._reader.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(inbox_table))
                        .scalar_one())
+
+    def iterate(self, after: int, up_to: int, page: int = 10_000) -> Iterator[Received]:
+        """Messages with sequence numbers in ``(after, up_to]``, a page at a time."""
+        while after < up_to:
+            found = [m for m in self.messages(after, page) if m.seq <= up_to]
+            if not found:
+                return
+            yield from found
+            after = found[-1].seq
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest message (0 for an empty inbox)."""
+        with self._reader.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(inbox_table.c.seq))).scalar() or 0)
+
+    def loaded_up_to(self) -> int:
+        """The sequence number up to which messages are in the clinical store."""
+        with self._reader.connect() as conn:
+            return int(conn.execute(sa.select(loaded_table.c.seq)).scalar() or 0)
+
+    def mark_loaded(self, seq: int) -> None:
+        """Record that every message up to ``seq`` is in the clinical store."""
+        with self.engine.begin() as conn:
+            conn.execute(loaded_table.delete())
+            conn.execute(loaded_table.insert().values(id=1, seq=seq))

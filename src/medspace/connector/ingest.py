@@ -29,11 +29,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from medspace.connector import fhir_bulk, fhir_json, hl7v2
+from medspace.connector import fhir_bulk, fhir_json, hl7v2, tabular
+from medspace.connector.inbox import Inbox
 from medspace.connector.mapping import Origin, PatientRows
 from medspace.connector.quarantine import Quarantine
 from medspace.connector.report import DataQuality, IngestReport
 from medspace.connector.spill import Spill
+from medspace.connector.tabular_mapping import MappingFileError, TabularMapping, load_mapping
 from medspace.store.engine import ClinicalStore
 from medspace.store.load import LoadError, merge_persons
 from medspace.store.load import load as store_load
@@ -73,6 +75,13 @@ def detect_format(export_dir: Path) -> str:
     if any(export_dir.glob("*.hl7")):
         return "hl7v2"
     raise IngestError(f"{export_dir}: no FHIR (*.ndjson, *.json) or HL7 v2 (*.hl7) files found")
+
+
+def _mapping(path: Path) -> TabularMapping:
+    try:
+        return load_mapping(path)
+    except (MappingFileError, OSError) as exc:
+        raise IngestError(str(exc)) from None
 
 
 def default_quarantine_dir(store: ClinicalStore, export_dir: Path) -> Path:
@@ -221,6 +230,41 @@ def _committed_batches(store: ClinicalStore, export: str) -> set[int]:
     return set(t.filter(t.export_id == export).batch.to_pyarrow().to_pylist())
 
 
+Routed = tuple[str, Origin, str]
+
+
+def pipeline(routed: Iterable[Routed], mapper: Mapper, store: ClinicalStore,
+              vault: IdentityVault, keys: tuple[bytes, bytes], export: str,
+              report: IngestReport, quarantine: Quarantine, batch_size: int,
+              progress: ProgressCallback | None) -> None:
+    """Load routed records: spill them, then map and commit batch by batch, skipping batches
+    that a run with the same ``export`` id committed; apply merges; mark ``export`` finished.
+
+    Every source of records (export folders, the HL7 inbox, a quarantine retry) goes through
+    here, so each gets the same idempotence, resumption and quarantine.
+    """
+    done = _committed_batches(store, export)
+    try:
+        with Spill(batch_size) as spill:
+            for key, origin, raw in routed:
+                spill.add(key, origin, raw)
+            for batch_no, records in spill.batches():
+                if batch_no in done:
+                    report.batches_resumed += 1
+                    continue
+                _load_batch(list(records), mapper, store, vault, keys,
+                            {"export_id": export, "batch": batch_no}, report, quarantine)
+                if progress is not None:
+                    progress(min((batch_no + 1) * batch_size, spill.patients), spill.patients)
+        report.merged = _merge(getattr(mapper, "merges", []), store, vault, keys[0])
+        store_load(store, {"ingest_progress": [{"export_id": export, "batch": _FINISHED}]})
+    finally:
+        quarantine.close()
+        report.quarantined_by_reason.update(quarantine.by_reason)
+        report.quarantined_by_kind.update(quarantine.by_kind)
+    report.quality = DataQuality.measure(store)
+
+
 def load_export(
     export_dir: Path,
     store: ClinicalStore,
@@ -231,51 +275,84 @@ def load_export(
     *,
     batch_size: int = BATCH_SIZE,
     quarantine_dir: Path | None = None,
+    mapping: Path | None = None,
 ) -> IngestReport:
     """Load one hospital's export folder; return what was loaded, updated and quarantined.
 
-    Safe to run again on the same export: it resumes after the last committed batch, and an
-    export loaded to the end is not read again. Raises :class:`IngestError` if the store
-    refuses a batch (the batches before it stay committed; a re-run resumes there).
+    FHIR and HL7 v2 exports are recognised by their files; CSV and Excel extracts are read as
+    the YAML ``mapping`` file says (:mod:`medspace.connector.tabular_mapping`). Safe to run
+    again on the same export: it resumes after the last committed batch, and an export loaded
+    to the end is not read again. Raises :class:`IngestError` for a bad mapping file, or if
+    the store refuses a batch (the batches before it stay committed; a re-run resumes there).
     """
     started = time.perf_counter()
     export_dir = Path(export_dir)
-    fmt = detect_format(export_dir)
+    table_mapping = _mapping(mapping) if mapping is not None else None
+    fmt = "tabular" if table_mapping is not None else detect_format(export_dir)
     store.create_schema()
     folder = quarantine_dir or default_quarantine_dir(store, export_dir)
     quarantine = Quarantine(folder / f"{export_dir.resolve().parent.name}-quarantine.ndjson")
     report = IngestReport(export_dir, fmt, quarantine.path)
-    reader = fhir_bulk if fmt == "fhir-ndjson" else hl7v2
-    export = export_id(reader.files(export_dir) + fhir_json.files(export_dir)
-                       if fmt == "fhir-ndjson" else reader.files(export_dir), fmt, batch_size)
-    done = _committed_batches(store, export)
-    if _FINISHED in done:
+    mapper: Mapper
+    if table_mapping is not None:
+        inputs = [path for _, path in tabular.files(export_dir, table_mapping)] + [mapping]
+        routed = tabular.route(export_dir, quarantine, report.skipped, table_mapping)
+        mapper = tabular.TabularMapper(quarantine, table_mapping)
+    elif fmt == "fhir-ndjson":
+        inputs = fhir_bulk.files(export_dir) + fhir_json.files(export_dir)
+        routed = fhir_bulk.route(export_dir, quarantine, report.skipped)
+        mapper = fhir_bulk.FhirMapper(quarantine)
+    else:
+        inputs = hl7v2.files(export_dir)
+        routed = hl7v2.route(export_dir, quarantine, report.skipped)
+        mapper = hl7v2.Hl7Mapper(quarantine, report.skipped)
+    export = export_id(inputs, fmt, batch_size)
+    if _FINISHED in _committed_batches(store, export):
+        quarantine.close()
+        report.already_loaded = True
+    else:
+        pipeline(routed, mapper, store, vault, (node_key, linkage_key), export, report,
+                 quarantine, batch_size, progress)
+    report.quality = report.quality or DataQuality.measure(store)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def load_inbox(
+    inbox: Inbox,
+    store: ClinicalStore,
+    vault: IdentityVault,
+    node_key: bytes,
+    linkage_key: bytes,
+    progress: ProgressCallback | None = None,
+    *,
+    quarantine_dir: Path,
+    batch_size: int = BATCH_SIZE,
+) -> IngestReport:
+    """Load the HL7 v2 messages the MLLP listener has accepted since the last load.
+
+    The inbox remembers how far it has been loaded only after the store has committed, so a
+    crash re-loads the last messages, which changes nothing.
+    """
+    started = time.perf_counter()
+    store.create_schema()
+    quarantine = Quarantine(quarantine_dir / "hl7-inbox-quarantine.ndjson")
+    report = IngestReport(inbox.path, "hl7v2", quarantine.path)
+    first, last = inbox.loaded_up_to(), inbox.last_seq()
+    if last > first:
+        export = "ex:" + hashlib.sha256(f"inbox\0{first}\0{last}\0{batch_size}".encode()
+                                        ).hexdigest()[:32]
+        routed = (hl7v2.route_message(f"inbox {m.sender}", m.seq, m.message.split("\r"),
+                                      None, quarantine)
+                  for m in inbox.iterate(first, last))
+        pipeline((r for r in routed if r is not None), hl7v2.Hl7Mapper(quarantine,
+                  report.skipped), store, vault, (node_key, linkage_key), export, report,
+                  quarantine, batch_size, progress)
+        inbox.mark_loaded(last)
+    else:
+        quarantine.close()
         report.already_loaded = True
         report.quality = DataQuality.measure(store)
-        report.seconds = time.perf_counter() - started
-        quarantine.close()
-        return report
-    mapper: Mapper = (fhir_bulk.FhirMapper(quarantine) if fmt == "fhir-ndjson"
-                      else hl7v2.Hl7Mapper(quarantine, report.skipped))
-    try:
-        with Spill(batch_size) as spill:
-            for key, origin, raw in reader.route(export_dir, quarantine, report.skipped):
-                spill.add(key, origin, raw)
-            for batch_no, records in spill.batches():
-                if batch_no in done:
-                    report.batches_resumed += 1
-                    continue
-                _load_batch(list(records), mapper, store, vault, (node_key, linkage_key),
-                            {"export_id": export, "batch": batch_no}, report, quarantine)
-                if progress is not None:
-                    progress(min((batch_no + 1) * batch_size, spill.patients), spill.patients)
-        report.merged = _merge(getattr(mapper, "merges", []), store, vault, node_key)
-        store_load(store, {"ingest_progress": [{"export_id": export, "batch": _FINISHED}]})
-    finally:
-        quarantine.close()
-        report.quarantined_by_reason.update(quarantine.by_reason)
-        report.quarantined_by_kind.update(quarantine.by_kind)
-    report.quality = DataQuality.measure(store)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -21,6 +21,7 @@ from medspace.connector.quarantine import Rejected
 from medspace.store.codes import CodeError, normalise_atc, normalise_icd10, normalise_loinc
 from medspace.store.schema import TABLES_BY_NAME
 from medspace.store.tokens import TokenError, linkage_token, record_id
+from medspace.store.ucum import normalise_unit
 from medspace.store.vault import Identity
 
 _PATTERNS = {
@@ -108,6 +109,16 @@ def loinc(code: str) -> str:
         return normalise_loinc(code)
     except CodeError as exc:
         raise Rejected("invalid LOINC code", str(exc)) from None
+
+
+def unit(text: str | None) -> str | None:
+    """A unit in its UCUM form (``mmHg`` → ``mm[Hg]``), None for none, or :class:`Rejected`."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return normalise_unit(text)
+    except CodeError as exc:
+        raise Rejected("invalid unit", str(exc)) from None
 
 
 def unexpected_shape(exc: Exception) -> Rejected:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import signal
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -16,17 +17,17 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 from rich.table import Table
 
 from medspace.connector.inbox import Inbox
-from medspace.connector.ingest import BATCH_SIZE, IngestError, load_export
+from medspace.connector.ingest import BATCH_SIZE, IngestError, load_export, load_inbox
 from medspace.connector.mllp import DEFAULT_PORT, Listener
 from medspace.connector.quarantine import Quarantine, read_quarantine
 from medspace.connector.report import IngestReport, write_html
+from medspace.connector.retry import retry_quarantine
 from medspace.keyfiles import KeyFileError, private_secret, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
@@ -41,6 +42,7 @@ from medspace.node.setup import (
 from medspace.pki.ca import PkiError
 from medspace.pki.enrollment import Enrollment
 from medspace.store.engine import ClinicalStore
+from medspace.store.vault import IdentityVault
 from medspace.terminal import err, fail, out
 
 node_app = typer.Typer(help="Run a hospital's node: join a data space, then serve it.",
@@ -147,12 +149,43 @@ def listen_hl7_command(
     asyncio.run(main())
 
 
+def _ingest_keys(folder: Path) -> tuple[tuple[bytes, bytes], IdentityVault]:
+    """The node's pseudonym and linkage keys and its vault, or a message saying what to do."""
+    if not (folder / "node.json").exists() or not (folder / "keys" / "linkage.key").exists():
+        raise fail(f"{folder} has not joined a data space; run `medspace node join` first")
+    try:
+        keys = (private_secret(folder / "keys" / "pseudonym.key"),
+                read_private(folder / "keys" / "linkage.key"))
+        return keys, open_vault(folder)
+    except (KeyFileError, OSError) as exc:
+        raise fail(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _patients_bar(name: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar over a load's patients; yields the callback that advances it."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task(f"{name}: reading", total=None)
+
+        def advance(patients: int, total: int) -> None:
+            bar.update(task, description=f"{name}: patients", completed=patients, total=total)
+
+        yield advance
+
+
 @node_app.command("ingest")
 def ingest_command(
     folder: Annotated[Path, typer.Argument(help="The node's folder (after `medspace node join`).")],
-    exports: Annotated[list[Path], typer.Argument(
+    exports: Annotated[list[Path] | None, typer.Argument(
         help="Export folders as the hospital's systems wrote them: FHIR R4 bulk NDJSON "
-             "(*.ndjson) or HL7 v2 (*.hl7).")],
+             "(*.ndjson), FHIR JSON Bundles or resources (*.json), or HL7 v2 (*.hl7).")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        help="A YAML mapping file for CSV / Excel extracts (see docs/examples/lis-mapping.yaml); "
+             "the export folders are then read as it says.")] = None,
+    inbox: Annotated[bool, typer.Option(
+        "--inbox", help="Also load the HL7 v2 messages `medspace node listen-hl7` has received "
+                        "since the last load.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Patients per transaction.")] = (
         BATCH_SIZE),
     report: Annotated[Path | None, typer.Option(
@@ -160,43 +193,42 @@ def ingest_command(
     report_html: Annotated[Path | None, typer.Option(
         help="Also write the data-quality report as an HTML page to this file.")] = None,
 ) -> None:
-    """Load hospital exports into the node's clinical store and identity vault.
+    """Load hospital exports (and the HL7 inbox) into the node's clinical store and vault.
 
     Direct identifiers go to the encrypted vault; the store gets pseudonymous ids and linkage
     tokens. A record that cannot be loaded is kept whole in FOLDER/quarantine with its source,
-    position and reason. Safe to run again: an interrupted ingest resumes, and nothing is
-    loaded twice.
+    position and reason. Safe to run again: an interrupted ingest resumes, an unchanged export
+    is not read twice, and a record sent again (or updated) replaces its earlier version.
     """
-    if not (folder / "node.json").exists() or not (folder / "keys" / "linkage.key").exists():
-        raise fail(f"{folder} has not joined a data space; run `medspace node join` first")
+    exports = exports or []
+    if not exports and not inbox:
+        raise fail("name at least one export folder, or give --inbox")
     missing = [str(e) for e in exports if not e.is_dir()]
     if missing:
         raise fail(f"not an export folder: {', '.join(missing)}")
-    try:
-        keys = (private_secret(folder / "keys" / "pseudonym.key"),
-                read_private(folder / "keys" / "linkage.key"))
-        vault = open_vault(folder)
-    except (KeyFileError, OSError) as exc:
-        raise fail(str(exc)) from None
+    keys, vault = _ingest_keys(folder)
     done: list[IngestReport] = []
     with ClinicalStore.open_duckdb(folder / "store.duckdb") as store:
         for export in exports:
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=err) as bar:
-                task = bar.add_task(f"{export.name}: reading", total=None)
-
-                def advance(patients: int, total: int, task: TaskID = task,
-                            name: str = export.name) -> None:
-                    bar.update(task, description=f"{name}: patients", completed=patients,
-                               total=total)
-
+            with _patients_bar(export.name) as advance:
                 try:
                     result = load_export(export, store, vault, *keys, advance,
-                                         batch_size=batch_size,
+                                         batch_size=batch_size, mapping=mapping,
                                          quarantine_dir=folder / "quarantine")
                 except IngestError as exc:
                     raise fail(f"{export}: {exc}; what was committed stays, and running the "
                                "same command again resumes") from None
+            out.print(result.to_text(), highlight=False)
+            done.append(result)
+        if inbox:
+            with _patients_bar("HL7 inbox") as advance:
+                try:
+                    result = load_inbox(Inbox.open(folder), store, vault, *keys, advance,
+                                        batch_size=batch_size,
+                                        quarantine_dir=folder / "quarantine")
+                except IngestError as exc:
+                    raise fail(f"HL7 inbox: {exc}; running the same command again "
+                               "resumes") from None
             out.print(result.to_text(), highlight=False)
             done.append(result)
     if report is not None:
@@ -261,3 +293,36 @@ def quarantine_show_command(
             out.print(f"  {entry['record']}", markup=False, highlight=False)
     if not shown:
         out.print("no quarantined record matches")
+
+
+@quarantine_app.command("retry")
+def quarantine_retry_command(
+    folder: Annotated[Path, typer.Argument(help="The node's folder.")],
+    reason: Annotated[str | None, typer.Option(help="Only records rejected for this reason.")] = (
+        None),
+    source: Annotated[str | None, typer.Option(help="Only records from this source file.")] = (
+        None),
+) -> None:
+    """Load quarantined records again, after the data or the mapping was fixed.
+
+    Records that now load leave the quarantine; those that fail again stay, with this
+    attempt's reason. A whole unreadable file is not retried: ingest the fixed file instead.
+    """
+    files = _quarantine_files(folder)
+    keys, vault = _ingest_keys(folder)
+
+    def chosen(entry: dict[str, object]) -> bool:
+        return (reason is None or entry["reason"] == reason) and (
+            source is None or entry["source"] == source)
+
+    with ClinicalStore.open_duckdb(folder / "store.duckdb") as store:
+        for path in files:
+            with _patients_bar(path.stem) as advance:
+                try:
+                    result = retry_quarantine(path, store, vault, *keys, select=chosen,
+                                              progress=advance)
+                except IngestError as exc:
+                    raise fail(f"{path.name}: {exc}; the quarantine is unchanged") from None
+            out.print(f"{path.name}: {result.tried:,} retried, {result.loaded:,} loaded, "
+                      f"{result.failed_again:,} failed again, {result.not_retryable:,} not "
+                      "retryable (whole files: ingest the fixed file)", highlight=False)

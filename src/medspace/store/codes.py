@@ -27,6 +27,7 @@ and the Chinese national list, neither under a licence that lets the store ship 
 category or subcategory exists inside its chapter (``A10``), whether an ``x`` stands only where
 WHO has no subcategory, and whether an extension was issued.
 """
+
 from __future__ import annotations
 
 import re
