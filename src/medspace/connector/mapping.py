@@ -30,6 +30,12 @@ _PATTERNS = {
     for column in table.columns
     if column.pattern is not None
 }
+_ALLOWED = {
+    (table.name, column.name): frozenset(column.allowed)
+    for table in TABLES_BY_NAME.values()
+    for column in table.columns
+    if column.allowed is not None
+}
 #: Required columns a fact must carry itself (ids are filled in when the batch is assembled).
 _REQUIRED = {
     table.name: tuple(
@@ -147,6 +153,9 @@ def check_row(table: str, row: dict[str, Any]) -> None:
         pattern = _PATTERNS.get((table, name))
         if pattern is not None and value is not None and not pattern.search(value):
             raise Rejected("invalid code", f"{table}.{name}={value!r}")
+        allowed = _ALLOWED.get((table, name))
+        if allowed is not None and value is not None and value not in allowed:
+            raise Rejected("invalid code", f"{table}.{name}={value!r} (one of {sorted(allowed)})")
     start, end = row.get("start_date"), row.get("end_date")
     if start is not None and end is not None and end < start:
         raise Rejected("invalid date", f"{table}: end before start")

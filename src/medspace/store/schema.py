@@ -36,6 +36,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 
 SEXES: tuple[str, ...] = ("female", "male", "other", "unknown")
 VISIT_TYPES: tuple[str, ...] = ("inpatient", "outpatient", "emergency")
+SEVERITIES: tuple[str, ...] = ("mild", "moderate", "severe")
 #: An export's fingerprint (its files, sizes and times): which of its batches are committed.
 EXPORT_ID_PATTERN = r"^ex:[0-9a-f]{32}$"
 CONSENT_PURPOSES: tuple[str, ...] = ("research", "commercial", "emergency", "public-health")
@@ -54,6 +55,8 @@ class Column:
     sql_type: str
     nullable: bool = False
     pattern: str | None = None
+    allowed: tuple[str, ...] | None = None
+    """The only values the column takes, when it is an enumeration (checked by the engine)."""
 
     def __post_init__(self) -> None:
         if self.sql_type not in _ARROW_TYPES:
@@ -92,6 +95,7 @@ class Table:
         parts = [f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
         if self.primary_key:
             parts.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        parts.extend(f"CHECK ({_in(c.name, c.allowed)})" for c in self.columns if c.allowed)
         parts.extend(f"CHECK ({check})" for check in self.checks)
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({', '.join(parts)})"
 
@@ -104,6 +108,10 @@ def _code(name: str, pattern: str = CODE_PATTERN, nullable: bool = False) -> Col
     return Column(name, "TEXT", nullable=nullable, pattern=pattern)
 
 
+def _one_of(name: str, allowed: tuple[str, ...], nullable: bool = False) -> Column:
+    return Column(name, "TEXT", nullable=nullable, pattern=CODE_PATTERN, allowed=allowed)
+
+
 _PERSON = _code("person_id", PSEUDONYM_PATTERN)
 _VISIT = Column("visit_id", "BIGINT", nullable=True)
 #: The keyed id of the source record a row came from (a FHIR resource, an HL7 segment).
@@ -114,13 +122,12 @@ TABLES: tuple[Table, ...] = (
         "person",
         (
             _PERSON,
-            _code("sex"),
+            _one_of("sex", SEXES),
             Column("birth_year", "INTEGER"),
             Column("birth_month", "INTEGER", nullable=True),
         ),
         primary_key=("person_id",),
         checks=(
-            _in("sex", SEXES),
             "birth_year BETWEEN 1850 AND 2200",
             "birth_month BETWEEN 1 AND 12",
         ),
@@ -143,13 +150,13 @@ TABLES: tuple[Table, ...] = (
         (
             Column("visit_id", "BIGINT"),
             _PERSON,
-            _code("visit_type"),
+            _one_of("visit_type", VISIT_TYPES),
             Column("start_date", "DATE"),
             Column("end_date", "DATE", nullable=True),
             _RECORD,
         ),
         primary_key=("visit_id",),
-        checks=(_in("visit_type", VISIT_TYPES), "end_date >= start_date"),
+        checks=("end_date >= start_date",),
         replace_key="visit_id",
     ),
     Table(
@@ -208,11 +215,10 @@ TABLES: tuple[Table, ...] = (
             _PERSON,
             _code("allergy_source_value"),
             _code("reaction_source_value", nullable=True),
-            _code("severity", nullable=True),
+            _one_of("severity", SEVERITIES, nullable=True),
             Column("recorded_date", "DATE"),
             _RECORD,
         ),
-        checks=("severity IN ('mild', 'moderate', 'severe')",),
         replace_key="record_id",
     ),
     Table(
@@ -256,17 +262,13 @@ TABLES: tuple[Table, ...] = (
         "consent",
         (
             _PERSON,
-            _code("purpose"),
-            _code("decision"),
+            _one_of("purpose", CONSENT_PURPOSES),
+            _one_of("decision", CONSENT_DECISIONS),
             Column("start_date", "DATE"),
             Column("end_date", "DATE", nullable=True),
             _RECORD,
         ),
-        checks=(
-            _in("purpose", CONSENT_PURPOSES),
-            _in("decision", CONSENT_DECISIONS),
-            "end_date >= start_date",
-        ),
+        checks=("end_date >= start_date",),
         replace_key="record_id",
     ),
 )
