@@ -229,3 +229,36 @@ def test_the_hl7_inbox_loads_each_message_once(node: Node, tmp_path: Path) -> No
     third = load_inbox(inbox, node.store, node.vault, node.node_key, LINKAGE_KEY,
                        quarantine_dir=tmp_path / "quarantine")
     assert third.already_loaded
+
+
+def _consent(cid: str, pid: str, status: str = "active") -> dict:
+    return {"resourceType": "Consent", "id": cid, "status": status,
+            "patient": {"reference": f"Patient/{pid}"}, "dateTime": "2024-01-05",
+            "scope": {"coding": [{"code": "research"}]},
+            "category": [{"coding": [{"code": "59284-0", "system": "http://loinc.org"}]}],
+            "provision": {"type": "permit", "purpose": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                 "code": "HRESCH"}]}}
+
+
+def test_a_consent_no_longer_in_force_removes_the_permit_it_gave(
+    node: Node, tmp_path: Path
+) -> None:
+    node.load(_write_ndjson(tmp_path / "first", [_patient("p1", "MRN-1"), _consent("c1", "p1")]))
+    assert _values(node, "SELECT purpose, decision FROM consent") == [("research", "permit")]
+    report = node.load(_write_ndjson(tmp_path / "second", [_consent("c1", "p1", "inactive")]))
+    assert report.withdrawn == 1 and report.quarantined == 0
+    assert node.store.row_counts()["consent"] == 0
+
+
+def test_a_result_entered_in_error_is_removed_and_the_period_shrinks(
+    node: Node, tmp_path: Path
+) -> None:
+    node.load(_write_ndjson(tmp_path / "first", [
+        _patient("p1", "MRN-1"), _glucose("o1", "p1", 5.4, "2024-03-01"),
+        _glucose("o2", "p1", 9.9, "2025-06-01")]))
+    void = {**_glucose("o2", "p1", 9.9, "2025-06-01"), "status": "entered-in-error"}
+    node.load(_write_ndjson(tmp_path / "second", [void]))
+    assert _values(node, "SELECT value_as_number FROM measurement") == [(5.4,)]
+    periods = _values(node, "SELECT CAST(end_date AS TEXT) FROM observation_period")
+    assert periods == [("2024-03-01",)]

@@ -20,7 +20,7 @@ from medspace.connector import fhir_json, fhir_map
 from medspace.connector.encoding import decode, shown
 from medspace.connector.fhir_map import LOADED_TYPES, NOT_LOADED_TYPES
 from medspace.connector.mapping import Origin, PatientRows, required, unexpected_shape
-from medspace.connector.quarantine import Quarantine, Rejected
+from medspace.connector.quarantine import Quarantine, Rejected, Withdrawn
 
 _SUBJECT = re.compile(r'"(?:subject|patient)":\{"reference":"Patient/([^"]+)"')
 
@@ -122,8 +122,8 @@ def route(export_dir: Path, quarantine: Quarantine, skipped: Counter[str]) -> It
     Records come from bulk NDJSON files (a line each) and from FHIR JSON files (Bundles of any
     type, or single resources). Every patient's own record comes before the records that point
     at it; whether a patient pointed at exists (here or in the store) is decided when the batch
-    is mapped. Records of types that are not loaded (free-text notes) are counted in ``skipped``
-    without being copied anywhere, since they are full of identifiers.
+    is mapped. Records of types that are not loaded (free-text notes, billing, directories) are
+    counted in ``skipped`` without being copied anywhere, since they are full of identifiers.
     """
     ndjson = files(export_dir)
     documents = fhir_json.files(export_dir)
@@ -160,10 +160,17 @@ class FhirMapper:
                                f"Patient/{key} is neither in this export nor in the store")
             if not rows.known:
                 raise Rejected("patient rejected", "the patient's own record was quarantined")
-            facts = fhir_map.facts(origin.kind, resource, origin)
             rid = resource.get("id")
-            if isinstance(rid, str) and rid:
-                facts = [dataclasses.replace(f, record=f"{origin.kind}/{rid}") for f in facts]
+            record = f"{origin.kind}/{rid}" if isinstance(rid, str) and rid else None
+            try:
+                facts = fhir_map.facts(origin.kind, resource, origin)
+            except Withdrawn:
+                if record is None:
+                    raise
+                rows.withdraw(record)
+                return
+            if record is not None:
+                facts = [dataclasses.replace(f, record=record) for f in facts]
             rows.put(facts)
         except Rejected as rejected:
             self.quarantine.add(origin.source, origin.position, origin.kind, rejected, line)

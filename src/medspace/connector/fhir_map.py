@@ -32,7 +32,8 @@ How the types whose shape leaves a choice are kept:
 
 A record whose status says it did not happen (``not-done``, ``not-taken``, ``cancelled``), is
 void (``entered-in-error``) or, for a Consent, is not in force (anything but ``active``) is
-refused with its status, so that it is reviewed rather than counted as a fact.
+:class:`~medspace.connector.quarantine.Withdrawn`: what an earlier version of it loaded is
+removed, and a record without an id is refused with its status, to be reviewed.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from medspace.connector.mapping import (
     loinc,
     required,
 )
-from medspace.connector.quarantine import Rejected
+from medspace.connector.quarantine import Rejected, Withdrawn
 from medspace.store.schema import CONSENT_DECISIONS, CONSENT_PURPOSES
 from medspace.store.vault import Identity
 
@@ -88,8 +89,8 @@ LOADED_TYPES = (
 )
 #: Resource types counted and not loaded, because the store has no place for what they hold:
 #: free-text documents, billing, the directory of people and places, provenance, and care plans,
-#: goals, care teams, devices, supplies and imaging metadata, which hold free text or codes of no
-#: table. Many of them are full of identifiers, so they are not copied to the quarantine either.
+#: goals, care teams, devices, supplies and imaging metadata (free text, or codes the store has
+#: no table for). Many are full of identifiers, so they are not copied to the quarantine either.
 NOT_LOADED_TYPES = frozenset({
     "DocumentReference",
     "Claim", "ExplanationOfBenefit", "Coverage",
@@ -163,7 +164,7 @@ def _coded(concept: Any, systems: frozenset[str], what: str) -> tuple[str, str]:
     for coding in codings:
         if isinstance(coding, dict) and coding.get("system") in systems:
             return coding["system"], required(coding.get("code"), f"{what}.code")
-    seen = ", ".join(str(c.get("system")) for c in codings if isinstance(c, dict))
+    seen = ", ".join(dict.fromkeys(str(c.get("system")) for c in codings if isinstance(c, dict)))
     raise Rejected("unknown code system", f"{what}: {seen}")
 
 
@@ -224,7 +225,7 @@ def _check_status(kind: str, r: dict[str, Any]) -> None:
     status = r.get("status")
     reason = _REFUSED_STATUSES.get(kind, {}).get(status) if isinstance(status, str) else None
     if reason is not None:
-        raise Rejected(reason, f"{kind}.status={status!r}")
+        raise Withdrawn(reason, f"{kind}.status={status!r}")
 
 
 def facts(kind: str, r: dict[str, Any], origin: Origin) -> list[Fact]:
@@ -416,7 +417,7 @@ def _consent(r: dict[str, Any], origin: Origin) -> list[Fact]:
     """One row per purpose of an active consent's rule, with the rule's decision and period."""
     status = r.get("status")
     if status != "active":
-        raise Rejected("consent not in force", f"Consent.status={status!r}")
+        raise Withdrawn("consent not in force", f"Consent.status={status!r}")
     rule = required(r.get("provision"), "Consent.provision")
     for element in _NARROWING:
         if rule.get(element):

@@ -180,6 +180,7 @@ def _commit(patients: dict[str, PatientRows], store: ClinicalStore, vault: Ident
     stored_before = _column(store, "person", "person_id", "person_id", ids)
     loaded: Counter[str] = Counter()
     identities = []
+    withdrawn = [pair for patient in ready for pair in patient.withdrawn(node_key)]
     for patient in ready:
         if patient.person is not None:
             identities.append((patient.person_id, patient.person.identity,
@@ -190,7 +191,8 @@ def _commit(patients: dict[str, PatientRows], store: ClinicalStore, vault: Ident
     _drop_dangling_visits(store, batch)
     vault.put_many(identities)
     try:
-        written = store_load(store, {t: rows for t, rows in batch.items() if rows}, replace=True)
+        written = store_load(store, {t: rows for t, rows in batch.items() if rows},
+                             replace=True, withdrawn=withdrawn)
     except LoadError as exc:
         raise IngestError(
             f"batch {progress_row['batch']} refused by the store, nothing of it stored: {exc}"
@@ -201,6 +203,7 @@ def _commit(patients: dict[str, PatientRows], store: ClinicalStore, vault: Ident
     report.patients_updated += len(stored_before)
     report.rows.update(written)
     report.loaded.update(loaded)
+    report.withdrawn += len(withdrawn)
     report.batches += 1
 
 

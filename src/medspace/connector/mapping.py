@@ -223,6 +223,16 @@ class PatientRows:
                 replaced.add(identity)
             self.records[identity].append(fact)
 
+    def withdraw(self, record: str) -> None:
+        """Note that the source withdrew ``record``: its stored rows go, and none replace them."""
+        self.records[record] = []
+
+    def withdrawn(self, node_key: bytes) -> list[tuple[str, str]]:
+        """``(person_id, record_id)`` of each withdrawn record, for the store to remove."""
+        assert self.person_id is not None and self.scope is not None
+        return [(self.person_id, record_id(f"{self.scope}\0{identity}", node_key))
+                for identity, facts in self.records.items() if not facts]
+
     def link_token(self, linkage_key: bytes) -> str | None:
         """The cross-hospital token of the resident ID number, if the record has a valid one."""
         assert self.person is not None
@@ -265,7 +275,8 @@ class PatientRows:
                     ref = fact.visit_ref
                     row["visit_id"] = None if ref is None else visit_id(node_key, scope, ref)
                 out.setdefault(fact.table, []).append(row)
-                loaded[fact.origin.kind] += 1
+            if facts:
+                loaded[facts[0].origin.kind] += 1
         return out
 
 

@@ -29,6 +29,12 @@ class Rejected(Exception):
         self.detail = detail
 
 
+class Withdrawn(Rejected):
+    """A record whose source says it no longer holds (entered in error, not done, a consent no
+    longer in force): what an earlier version of it loaded is removed; a record without an id
+    to find that version by is quarantined like any other refusal."""
+
+
 class Quarantine:
     """An append-only, de-duplicated NDJSON file of rejected records, with counts by reason."""
 

@@ -62,6 +62,9 @@ class IngestReport:
     repeats): kept once."""
     merged: int = 0
     """Patients merged into another (HL7 A40)."""
+    withdrawn: int = 0
+    """Records their source withdrew (entered in error, a consent no longer in force): the
+    rows an earlier version loaded were removed."""
     batches_resumed: int = 0
     """Batches an interrupted earlier run had committed, not loaded again."""
     already_loaded: bool = False
@@ -102,6 +105,7 @@ class IngestReport:
             "patients_updated": self.patients_updated,
             "duplicates_merged": self.duplicates,
             "patients_merged": self.merged,
+            "records_withdrawn": self.withdrawn,
             "batches_resumed": self.batches_resumed,
             "already_loaded": self.already_loaded,
             "batches": self.batches,
@@ -128,7 +132,8 @@ class IngestReport:
             f"  patients: {self.patients:,} new, {self.patients_updated:,} updated,"
             f" {self.merged:,} merged into another; in {self.batches} batches"
             f" ({self.batches_resumed} committed by an interrupted run before)",
-            f"  duplicate records kept once: {self.duplicates:,}",
+            f"  duplicate records kept once: {self.duplicates:,};"
+            f" withdrawn by their source: {self.withdrawn:,}",
             f"  source records: {self.records:,} in {self.seconds:.1f} s"
             f" ({self.records_per_second:,.0f} records/s)",
             "  loaded per type: " + _counts(self.loaded),
@@ -138,7 +143,7 @@ class IngestReport:
             lines.append("    by reason: " + _counts(self.quarantined_by_reason))
             lines.append("    by type: " + _counts(self.quarantined_by_kind))
         if self.skipped:
-            lines.append("  not loaded (free text): " + _counts(self.skipped))
+            lines.append("  not loaded (no place in the store): " + _counts(self.skipped))
         if self.quality is not None:
             q = self.quality
             lines += [

@@ -197,13 +197,25 @@ def _touched_persons(prepared: Mapping[str, pa.Table]) -> pa.Array:
     ).combine_chunks()
 
 
+def _remove_withdrawn(con: Any, keys: _Keys, withdrawn: pa.Array) -> None:
+    for table in TABLES:
+        if "record_id" in table.column_names:
+            with keys(withdrawn) as matching:
+                con.execute(f"DELETE FROM {table.name} WHERE record_id IN {matching}")
+
+
 def load(
-    store: ClinicalStore, batch: Mapping[str, Rows], *, replace: bool = False
+    store: ClinicalStore,
+    batch: Mapping[str, Rows],
+    *,
+    replace: bool = False,
+    withdrawn: Sequence[tuple[str, str]] = (),
 ) -> dict[str, int]:
     """Store a batch (table name → rows) atomically; return how many rows each table received.
 
-    With ``replace``, rows replace the stored rows of the same source first and observation
-    periods are derived again (a batch for this mode gives none). Raises :class:`LoadError`
+    With ``replace``, rows replace the stored rows of the same source first, the rows of the
+    ``withdrawn`` ``(person_id, record_id)`` pairs are removed, and observation periods are
+    derived again (a batch for this mode gives none). Raises :class:`LoadError`
     when the batch is malformed or the engine refuses any row (a duplicate person, a failed
     check); in both cases nothing of the batch is stored.
     """
@@ -216,10 +228,14 @@ def load(
             keys = _Keys(con, store.kind)
             if replace:
                 _remove_replaced(con, keys, prepared)
+                if withdrawn:
+                    _remove_withdrawn(con, keys, pa.array([r for _, r in withdrawn]))
             for name, data in prepared.items():
                 insert(con, name, data)
-            if replace and prepared:
-                _derive_periods(con, keys, _touched_persons(prepared))
+            if replace and (prepared or withdrawn):
+                touched = pa.chunked_array([_touched_persons(prepared),
+                                            pa.array([p for p, _ in withdrawn], pa.string())])
+                _derive_periods(con, keys, touched.combine_chunks())
     except Exception as exc:
         raise LoadError(f"batch rolled back: {type(exc).__name__}: {exc}") from exc
     return {name: data.num_rows for name, data in prepared.items()}
