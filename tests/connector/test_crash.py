@@ -95,7 +95,7 @@ def test_kill_9_mid_ingest_and_a_rerun_give_the_store_of_an_uninterrupted_run(
     _load(export, calm)
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(export), str(crashed), where, str(nth), str(BATCH)],
-        capture_output=True, text=True, timeout=300, env={**os.environ},
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
     interrupted = _state(crashed)

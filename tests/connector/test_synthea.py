@@ -22,9 +22,11 @@ import pyarrow as pa
 import pytest
 
 from medspace.connector import IngestReport
+from medspace.connector.codemap import CodeMap
 from medspace.connector.quarantine import read_quarantine
+from medspace.connector.retry import retry_quarantine
 from medspace.store.schema import TABLES
-from tests.connector.conftest import Node, open_node
+from tests.connector.conftest import LINKAGE_KEY, Node, open_node
 
 FIXTURE = Path(__file__).parent / "data" / "synthea"
 SNOMED = "http://snomed.info/sct"
@@ -227,3 +229,30 @@ def test_urn_uuid_encounter_references_become_the_rows_visits(
     for table in ("immunization", "procedure"):
         linked = _column(node, table, "visit_id")
         assert None not in linked and set(linked) <= visits, table
+
+
+#: A hospital's SNOMED CT → ICD-10 map for six of the fixture's conditions, with their counts.
+CODE_MAP = {"195662009": ("J02.9", 9), "10509002": ("J20.9", 8), "444814009": ("J01.9", 5),
+            "65363002": ("H66.9", 4), "43878008": ("J02.0", 4), "66383009": ("K05.1", 16)}
+
+
+def test_a_code_map_lets_a_retry_load_the_conditions_it_translates(
+    export: Path, tmp_path: Path
+) -> None:
+    node = open_node(tmp_path / "node")
+    try:
+        report = node.load(export, quarantine_dir=tmp_path / "quarantine")
+        table = tmp_path / "snomed-icd10.csv"
+        table.write_text("source_system,source_code,target_system,target_code\n" + "".join(
+            f"{SNOMED},{source},icd-10,{target}\n" for source, (target, _) in CODE_MAP.items()))
+        result = retry_quarantine(report.quarantine_file, node.store, node.vault,
+                                  node.node_key, LINKAGE_KEY, code_map=CodeMap.load(table),
+                                  select=lambda entry: entry["kind"] == "Condition")
+        mapped = sum(count for _, count in CODE_MAP.values())
+        assert (result.tried, result.loaded, result.failed_again) == (323, mapped, 323 - mapped)
+        stored = Counter(_column(node, "condition", "condition_source_value"))
+        assert stored == {target: count for target, count in CODE_MAP.values()}
+        left = Counter(e["kind"] for e in read_quarantine(report.quarantine_file))
+        assert left["Condition"] == 323 - mapped
+    finally:
+        node.store.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from medspace.connector.codemap import CodeMap
 from medspace.connector.inbox import Inbox
 from medspace.connector.ingest import load_inbox
 from medspace.connector.quarantine import read_quarantine
@@ -262,3 +263,23 @@ def test_a_result_entered_in_error_is_removed_and_the_period_shrinks(
     assert _values(node, "SELECT value_as_number FROM measurement") == [(5.4,)]
     periods = _values(node, "SELECT CAST(end_date AS TEXT) FROM observation_period")
     assert periods == [("2024-03-01",)]
+
+
+def test_an_hl7_diagnosis_loads_from_its_alternate_code_or_through_the_code_map(
+    node: Node, tmp_path: Path
+) -> None:
+    def admit(control: str, mrn: str, dg1: str) -> list[str]:
+        return [*_admit(control, mrn, f"V-{control}")[:3], f"DG1|1||{dg1}||20240301"]
+
+    table = tmp_path / "codes.csv"
+    table.write_text("source_system,source_code,target_system,target_code\nSCT,73211009,icd-10,"
+                     "E14.9\n")
+    report = node.load(_hl7(tmp_path / "feed", [
+        admit("1", "M-1", "44054006^Diabetes type 2^SCT^E11.9^^I10"),
+        admit("2", "M-2", "73211009^Diabetes^SCT"),
+        admit("3", "M-3", "38341003^Hypertension^SCT"),
+    ]), code_map=CodeMap.load(table))
+    assert _values(node, "SELECT condition_source_value FROM condition") == [
+        ("E11.9",), ("E14.9",)]
+    [entry] = read_quarantine(report.quarantine_file)
+    assert (entry["kind"], entry["reason"]) == ("DG1", "unknown code system")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from medspace.connector import fhir_json, fhir_map
+from medspace.connector.codemap import CodeMap
 from medspace.connector.encoding import decode, shown
 from medspace.connector.fhir_map import LOADED_TYPES, NOT_LOADED_TYPES
 from medspace.connector.mapping import Origin, PatientRows, required, unexpected_shape
@@ -143,8 +144,9 @@ class FhirMapper:
     #: Routing keys are FHIR logical ids of Patient resources, not MRNs.
     key_namespace = "fhir"
 
-    def __init__(self, quarantine: Quarantine) -> None:
+    def __init__(self, quarantine: Quarantine, code_map: CodeMap | None = None) -> None:
         self.quarantine = quarantine
+        self.code_map = code_map or CodeMap()
 
     def add(self, patients: dict[str, PatientRows], key: str, origin: Origin, line: str) -> None:
         """Parse and map one line; ``Patient`` lines come before their patient's other lines."""
@@ -163,7 +165,7 @@ class FhirMapper:
             rid = resource.get("id")
             record = f"{origin.kind}/{rid}" if isinstance(rid, str) and rid else None
             try:
-                facts = fhir_map.facts(origin.kind, resource, origin)
+                facts = fhir_map.facts(origin.kind, self.code_map.extend(resource), origin)
             except Withdrawn:
                 if record is None:
                     raise

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import hl7
 
+from medspace.connector.codemap import CodeMap
 from medspace.connector.encoding import decode, shown
 from medspace.connector.mapping import (
     Fact,
@@ -204,14 +205,24 @@ def _result_record(m: _Message, obx: hl7.Segment, order: str) -> str:
     return f"OBX/{order}/{code}/{m.field(obx, 4)}"
 
 
-def _coded(m: _Message, segment: hl7.Segment, n: int, systems: frozenset[str]) -> str:
+def _coded(m: _Message, segment: hl7.Segment, n: int, systems: frozenset[str],
+           code_map: CodeMap) -> str:
+    """The code of a CE/CWE field in one of ``systems``: its identifier, else its alternate
+    identifier (components 4–6), else what the hospital's code map makes of either."""
     parts = m.components(segment, n)
-    code, system = m.component(parts, 1), m.component(parts, 3)
-    if not code and not system:
+    pairs = [(m.component(parts, 1), m.component(parts, 3)),
+             (m.component(parts, 4), m.component(parts, 6))]
+    if not any(pairs[0]):
         raise Rejected("no code (text only)", f"{segment[0]}-{n}")
-    if system not in systems:
-        raise Rejected("unknown code system", f"{segment[0]}-{n}: {system!r}")
-    return required(code, f"{segment[0]}-{n}")
+    for code, system in pairs:
+        if code and system in systems:
+            return code
+    for code, system in pairs:
+        mapped = code_map.hl7(system, code) if code else None
+        if mapped is not None and mapped[0] in systems:
+            return mapped[1]
+    seen = ", ".join(repr(system) for code, system in pairs if code)
+    raise Rejected("unknown code system", f"{segment[0]}-{n}: {seen}")
 
 
 class Hl7Mapper:
@@ -227,9 +238,11 @@ class Hl7Mapper:
     #: Routing keys are the hospital's MRNs.
     key_namespace = "mrn"
 
-    def __init__(self, quarantine: Quarantine, skipped: Counter[str]) -> None:
+    def __init__(self, quarantine: Quarantine, skipped: Counter[str],
+                 code_map: CodeMap | None = None) -> None:
         self.quarantine = quarantine
         self.skipped = skipped
+        self.code_map = code_map or CodeMap()
         self.merges: list[tuple[str, str]] = []
 
     def add(self, patients: dict[str, PatientRows], key: str, origin: Origin, text: str) -> None:
@@ -287,16 +300,16 @@ class Hl7Mapper:
             }
             return Fact("visit", row, at, required(m.field(seg, 19), "PV1-19"))
         if kind == "DG1":
-            code = icd10(_coded(m, seg, 3, frozenset({"I10", "ICD10"})))
+            code = icd10(_coded(m, seg, 3, frozenset({"I10", "ICD10"}), self.code_map))
             row = {"condition_source_value": code, "start_date": _date(m.field(seg, 5), "DG1-5")}
             return Fact("condition", row, at, visit)
         if kind == "AL1":
-            code = _coded(m, seg, 3, frozenset({"SCT", "SNM"}))
+            code = _coded(m, seg, 3, frozenset({"SCT", "SNM"}), self.code_map)
             when = m.field(seg, 6) or m.field(self._msh(m), 7)
             row = {"allergy_source_value": code, "recorded_date": _date(when, "AL1-6")}
             return Fact("allergy", row, at)
         if kind == "PR1":
-            code = _coded(m, seg, 3, frozenset({"I9C", "I10P", "SCT"}))
+            code = _coded(m, seg, 3, frozenset({"I9C", "I10P", "SCT"}), self.code_map)
             when = _date(m.field(seg, 5), "PR1-5")
             row = {"procedure_source_value": code, "procedure_date": when}
             return Fact("procedure", row, at, visit)
@@ -304,14 +317,14 @@ class Hl7Mapper:
             timing = m.components(seg, 1)
             start, end = m.component(timing, 4), m.component(timing, 5)
             row = {
-                "drug_source_value": atc(_coded(m, seg, 2, _ATC_SYSTEMS)),
+                "drug_source_value": atc(_coded(m, seg, 2, _ATC_SYSTEMS, self.code_map)),
                 "start_date": _date(start, "RXE-1.4"),
                 "end_date": _date(end, "RXE-1.5") if end else None,
             }
             return Fact("drug_exposure", row, at, visit)
         if kind == "RXA":
             row = {
-                "drug_source_value": atc(_coded(m, seg, 5, _ATC_SYSTEMS)),
+                "drug_source_value": atc(_coded(m, seg, 5, _ATC_SYSTEMS, self.code_map)),
                 "start_date": _date(m.field(seg, 3), "RXA-3"),
             }
             return Fact("drug_exposure", row, at, visit)
@@ -342,7 +355,10 @@ class Hl7Mapper:
             }
             return Fact("observation", row, at, visit)
         if system != "LN":
-            raise Rejected("unknown code system", f"OBX-3: {system!r}")
+            mapped = self.code_map.hl7(system, code)
+            if mapped is None or mapped[0] != "LN":
+                raise Rejected("unknown code system", f"OBX-3: {system!r}")
+            code = mapped[1]
         raw_value = m.field(seg, 5)
         try:
             value = float(raw_value) if raw_value else None

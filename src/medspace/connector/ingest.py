@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from medspace.connector import fhir_bulk, fhir_json, hl7v2, tabular
+from medspace.connector.codemap import CodeMap
 from medspace.connector.inbox import Inbox
 from medspace.connector.mapping import Origin, PatientRows
 from medspace.connector.quarantine import Quarantine
@@ -279,11 +280,13 @@ def load_export(
     batch_size: int = BATCH_SIZE,
     quarantine_dir: Path | None = None,
     mapping: Path | None = None,
+    code_map: CodeMap | None = None,
 ) -> IngestReport:
     """Load one hospital's export folder; return what was loaded, updated and quarantined.
 
     FHIR and HL7 v2 exports are recognised by their files; CSV and Excel extracts are read as
-    the YAML ``mapping`` file says (:mod:`medspace.connector.tabular_mapping`). Safe to run
+    the YAML ``mapping`` file says (:mod:`medspace.connector.tabular_mapping`); ``code_map``
+    translates the codes the store does not keep (:mod:`medspace.connector.codemap`). Safe to run
     again on the same export: it resumes after the last committed batch, and an export loaded
     to the end is not read again. Raises :class:`IngestError` for a bad mapping file, or if
     the store refuses a batch (the batches before it stay committed; a re-run resumes there).
@@ -304,11 +307,13 @@ def load_export(
     elif fmt == "fhir-ndjson":
         inputs = fhir_bulk.files(export_dir) + fhir_json.files(export_dir)
         routed = fhir_bulk.route(export_dir, quarantine, report.skipped)
-        mapper = fhir_bulk.FhirMapper(quarantine)
+        mapper = fhir_bulk.FhirMapper(quarantine, code_map)
     else:
         inputs = hl7v2.files(export_dir)
         routed = hl7v2.route(export_dir, quarantine, report.skipped)
-        mapper = hl7v2.Hl7Mapper(quarantine, report.skipped)
+        mapper = hl7v2.Hl7Mapper(quarantine, report.skipped, code_map)
+    if code_map is not None and code_map.path is not None:
+        inputs.append(code_map.path)
     export = export_id(inputs, fmt, batch_size)
     if _FINISHED in _committed_batches(store, export):
         quarantine.close()
@@ -331,6 +336,7 @@ def load_inbox(
     *,
     quarantine_dir: Path,
     batch_size: int = BATCH_SIZE,
+    code_map: CodeMap | None = None,
 ) -> IngestReport:
     """Load the HL7 v2 messages the MLLP listener has accepted since the last load.
 
@@ -348,9 +354,9 @@ def load_inbox(
         routed = (hl7v2.route_message(f"inbox {m.sender}", m.seq, m.message.split("\r"),
                                       None, quarantine)
                   for m in inbox.iterate(first, last))
-        pipeline((r for r in routed if r is not None), hl7v2.Hl7Mapper(quarantine,
-                  report.skipped), store, vault, (node_key, linkage_key), export, report,
-                  quarantine, batch_size, progress)
+        pipeline((r for r in routed if r is not None),
+                 hl7v2.Hl7Mapper(quarantine, report.skipped, code_map), store, vault,
+                 (node_key, linkage_key), export, report, quarantine, batch_size, progress)
         inbox.mark_loaded(last)
     else:
         quarantine.close()

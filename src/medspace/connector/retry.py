@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from medspace.connector import fhir_bulk, hl7v2
+from medspace.connector.codemap import CodeMap
 from medspace.connector.ingest import BATCH_SIZE, ProgressCallback, Routed, pipeline
 from medspace.connector.quarantine import Quarantine, read_quarantine
 from medspace.connector.report import IngestReport
@@ -121,8 +122,10 @@ def retry_quarantine(
     select: Callable[[Entry], bool] | None = None,
     progress: ProgressCallback | None = None,
     batch_size: int = BATCH_SIZE,
+    code_map: CodeMap | None = None,
 ) -> RetryResult:
-    """Load the selected entries of the quarantine file at ``path`` again (all by default)."""
+    """Load the selected entries of the quarantine file at ``path`` again (all by default),
+    translating codes with ``code_map`` if given."""
     entries = read_quarantine(path)
     chosen = [e for e in entries if select is None or select(e)]
     groups: dict[str, list[Entry]] = {}
@@ -137,10 +140,11 @@ def retry_quarantine(
             report = IngestReport(path, reader, path)
             started = time.perf_counter()
             if reader == "fhir":
-                routed, mapper = _fhir_routed(group, quarantine), fhir_bulk.FhirMapper(quarantine)
+                routed = _fhir_routed(group, quarantine)
+                mapper = fhir_bulk.FhirMapper(quarantine, code_map)
             else:
                 routed = _hl7_routed(group, quarantine)
-                mapper = hl7v2.Hl7Mapper(quarantine, report.skipped)
+                mapper = hl7v2.Hl7Mapper(quarantine, report.skipped, code_map)
             export = f"ex:{os.urandom(16).hex()}"
             pipeline(routed, mapper, store, vault, (node_key, linkage_key), export, report,
                      quarantine, batch_size, progress)

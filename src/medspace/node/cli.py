@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from medspace.connector.codemap import CodeMap, CodeMapError
 from medspace.connector.inbox import Inbox
 from medspace.connector.ingest import BATCH_SIZE, IngestError, load_export, load_inbox
 from medspace.connector.mllp import DEFAULT_PORT, Listener
@@ -161,6 +162,13 @@ def _ingest_keys(folder: Path) -> tuple[tuple[bytes, bytes], IdentityVault]:
         raise fail(str(exc)) from None
 
 
+def _code_map(path: Path | None) -> CodeMap | None:
+    try:
+        return None if path is None else CodeMap.load(path)
+    except CodeMapError as exc:
+        raise fail(f"{exc}; fix the code map and run the command again") from None
+
+
 @contextlib.contextmanager
 def _patients_bar(name: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar over a load's patients; yields the callback that advances it."""
@@ -183,6 +191,9 @@ def ingest_command(
     mapping: Annotated[Path | None, typer.Option(
         help="A YAML mapping file for CSV / Excel extracts (see docs/examples/lis-mapping.yaml); "
              "the export folders are then read as it says.")] = None,
+    code_map: Annotated[Path | None, typer.Option(
+        help="A CSV code map (source_system, source_code, target_system, target_code) that "
+             "turns SNOMED CT, RxNorm or house codes into ICD-10, ATC or LOINC.")] = None,
     inbox: Annotated[bool, typer.Option(
         "--inbox", help="Also load the HL7 v2 messages `medspace node listen-hl7` has received "
                         "since the last load.")] = False,
@@ -207,6 +218,7 @@ def ingest_command(
     if missing:
         raise fail(f"not an export folder: {', '.join(missing)}")
     keys, vault = _ingest_keys(folder)
+    codes = _code_map(code_map)
     done: list[IngestReport] = []
     with ClinicalStore.open_duckdb(folder / "store.duckdb") as store:
         for export in exports:
@@ -214,7 +226,7 @@ def ingest_command(
                 try:
                     result = load_export(export, store, vault, *keys, advance,
                                          batch_size=batch_size, mapping=mapping,
-                                         quarantine_dir=folder / "quarantine")
+                                         code_map=codes, quarantine_dir=folder / "quarantine")
                 except IngestError as exc:
                     raise fail(f"{export}: {exc}; what was committed stays, and running the "
                                "same command again resumes") from None
@@ -224,7 +236,7 @@ def ingest_command(
             with _patients_bar("HL7 inbox") as advance:
                 try:
                     result = load_inbox(Inbox.open(folder), store, vault, *keys, advance,
-                                        batch_size=batch_size,
+                                        batch_size=batch_size, code_map=codes,
                                         quarantine_dir=folder / "quarantine")
                 except IngestError as exc:
                     raise fail(f"HL7 inbox: {exc}; running the same command again "
@@ -302,6 +314,9 @@ def quarantine_retry_command(
         None),
     source: Annotated[str | None, typer.Option(help="Only records from this source file.")] = (
         None),
+    code_map: Annotated[Path | None, typer.Option(
+        help="A CSV code map (source_system, source_code, target_system, target_code) that "
+             "turns SNOMED CT, RxNorm or house codes into ICD-10, ATC or LOINC.")] = None,
 ) -> None:
     """Load quarantined records again, after the data or the mapping was fixed.
 
@@ -310,6 +325,7 @@ def quarantine_retry_command(
     """
     files = _quarantine_files(folder)
     keys, vault = _ingest_keys(folder)
+    codes = _code_map(code_map)
 
     def chosen(entry: dict[str, object]) -> bool:
         return (reason is None or entry["reason"] == reason) and (
@@ -320,7 +336,7 @@ def quarantine_retry_command(
             with _patients_bar(path.stem) as advance:
                 try:
                     result = retry_quarantine(path, store, vault, *keys, select=chosen,
-                                              progress=advance)
+                                              progress=advance, code_map=codes)
                 except IngestError as exc:
                     raise fail(f"{path.name}: {exc}; the quarantine is unchanged") from None
             out.print(f"{path.name}: {result.tried:,} retried, {result.loaded:,} loaded, "
