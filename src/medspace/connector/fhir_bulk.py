@@ -9,7 +9,6 @@ one batch's resources into facts with :mod:`medspace.connector.fhir_map`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections import Counter
@@ -20,7 +19,7 @@ from medspace.connector import fhir_json, fhir_map
 from medspace.connector.codemap import CodeMap
 from medspace.connector.encoding import decode, shown
 from medspace.connector.fhir_map import LOADED_TYPES, NOT_LOADED_TYPES
-from medspace.connector.mapping import Origin, PatientRows, required, unexpected_shape
+from medspace.connector.mapping import Fact, Origin, PatientRows, required, unexpected_shape
 from medspace.connector.quarantine import Quarantine, Rejected, Withdrawn
 
 _SUBJECT = re.compile(r'"(?:subject|patient)":\{"reference":"Patient/([^"]+)"')
@@ -172,7 +171,7 @@ class FhirMapper:
                 rows.withdraw(record)
                 return
             if record is not None:
-                facts = [dataclasses.replace(f, record=record) for f in facts]
+                facts = [Fact(f.table, f.row, f.origin, f.visit_ref, record) for f in facts]
             rows.put(facts)
         except Rejected as rejected:
             self.quarantine.add(origin.source, origin.position, origin.kind, rejected, line)

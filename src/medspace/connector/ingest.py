@@ -105,24 +105,14 @@ def export_id(files: Iterable[Path], fmt: str, batch_size: int) -> str:
     return f"ex:{digest.hexdigest()[:32]}"
 
 
-def _column(store: ClinicalStore, table: str, column: str, where: str, values: list[Any]) -> dict:
-    """``{where value: column value}`` for the rows whose ``where`` is among ``values``."""
-    if not values:
-        return {}
-    t = store.backend.table(table)
-    found = t.filter(t[where].isin(values)).select(t[where].name("k"), t[column].name("v"))
-    data = found.to_pyarrow()
-    return dict(zip(data.column("k").to_pylist(), data.column("v").to_pylist(), strict=True))
-
-
 def _known(store: ClinicalStore, namespace: str, keys: list[str], node_key: bytes) -> dict:
     """``{routing key: person_id}`` for the batch's patients the store already holds."""
     ids = {key_id(namespace, k, node_key): k for k in keys}
-    known = {ids[kid]: pid for kid, pid in _column(store, "person_key", "person_id", "key_id",
+    known = {ids[kid]: pid for kid, pid in store.lookup("person_key", "key_id", "person_id",
                                                    list(ids)).items()}
     if namespace == "mrn":
         pseudonyms = {person_pseudonym(k, node_key): k for k in keys if k not in known}
-        stored = _column(store, "person", "person_id", "person_id", list(pseudonyms))
+        stored = store.lookup("person", "person_id", "person_id", list(pseudonyms))
         known.update({pseudonyms[pid]: pid for pid in stored})
     return known
 
@@ -136,7 +126,7 @@ def _assign_person_ids(patients: list[PatientRows], store: ClinicalStore, node_k
     a key for the records that later arrive without their Patient.
     """
     described = [p for p in patients if p.person is not None]
-    retired = _column(store, "person_key", "person_id", "key_id",
+    retired = store.lookup("person_key", "key_id", "person_id",
                       [key_id("mrn", p.person.identity.mrn, node_key) for p in described])
     keys = []
     for patient in described:
@@ -155,14 +145,14 @@ def _assign_person_ids(patients: list[PatientRows], store: ClinicalStore, node_k
 def _drop_dangling_visits(store: ClinicalStore, batch: dict[str, list[dict[str, Any]]]) -> None:
     """Clear visit ids that point at an encounter neither in the batch nor in the store."""
     present = {row["visit_id"] for row in batch.get("visit", [])}
-    wanted = {row["visit_id"] for rows in batch.values() for row in rows
-              if row.get("visit_id") is not None and "visit_type" not in row} - present
-    stored = set(_column(store, "visit", "visit_id", "visit_id", sorted(wanted)))
+    wanted = {row["visit_id"] for table, rows in batch.items() if table != "visit"
+              for row in rows if row.get("visit_id") is not None} - present
+    known = present | set(store.lookup("visit", "visit_id", "visit_id", sorted(wanted)))
     for table, rows in batch.items():
         if table == "visit":
             continue
         for row in rows:
-            if row.get("visit_id") is not None and row["visit_id"] not in present | stored:
+            if row.get("visit_id") is not None and row["visit_id"] not in known:
                 row["visit_id"] = None
 
 
@@ -178,7 +168,7 @@ def _commit(patients: dict[str, PatientRows], store: ClinicalStore, vault: Ident
     for patient in ready:
         patient.scope = patient.key if namespace == "mrn" else patient.person_id
     ids = sorted({p.person_id for p in ready if p.person_id is not None})
-    stored_before = _column(store, "person", "person_id", "person_id", ids)
+    stored_before = store.lookup("person", "person_id", "person_id", ids)
     loaded: Counter[str] = Counter()
     identities = []
     withdrawn = [pair for patient in ready for pair in patient.withdrawn(node_key)]
@@ -214,7 +204,7 @@ def _merge(merges: list[tuple[str, str]], store: ClinicalStore, vault: IdentityV
     if not merges:
         return 0
     mrns = sorted({m for pair in merges for m in pair})
-    retired = _column(store, "person_key", "person_id", "key_id",
+    retired = store.lookup("person_key", "key_id", "person_id",
                       [key_id("mrn", m, node_key) for m in mrns])
 
     def person(mrn: str) -> str:
@@ -252,11 +242,11 @@ def pipeline(routed: Iterable[Routed], mapper: Mapper, store: ClinicalStore,
         with Spill(batch_size) as spill:
             for key, origin, raw in routed:
                 spill.add(key, origin, raw)
-            for batch_no, records in spill.batches():
+            for batch_no, patient_keys, records in spill.batches():
                 if batch_no in done:
                     report.batches_resumed += 1
                     continue
-                _load_batch(list(records), mapper, store, vault, keys,
+                _load_batch(patient_keys, records, mapper, store, vault, keys,
                             {"export_id": export, "batch": batch_no}, report, quarantine)
                 if progress is not None:
                     progress(min((batch_no + 1) * batch_size, spill.patients), spill.patients)
@@ -366,10 +356,11 @@ def load_inbox(
     return report
 
 
-def _load_batch(records: list[tuple[str, Origin, str]], mapper: Mapper, store: ClinicalStore,
-                vault: IdentityVault, keys: tuple[bytes, bytes], progress_row: dict[str, Any],
-                report: IngestReport, quarantine: Quarantine) -> None:
-    known = _known(store, mapper.key_namespace, sorted({k for k, _, _ in records}), keys[0])
+def _load_batch(patient_keys: list[str], records: Iterable[Routed], mapper: Mapper,
+                store: ClinicalStore, vault: IdentityVault, keys: tuple[bytes, bytes],
+                progress_row: dict[str, Any], report: IngestReport,
+                quarantine: Quarantine) -> None:
+    known = _known(store, mapper.key_namespace, patient_keys, keys[0])
     patients = {key: PatientRows(key, person_id=pid) for key, pid in known.items()}
     for key, origin, raw in records:
         mapper.add(patients, key, origin, raw)

@@ -24,17 +24,15 @@ from medspace.store.tokens import TokenError, linkage_token, record_id
 from medspace.store.ucum import normalise_unit
 from medspace.store.vault import Identity
 
-_PATTERNS = {
-    (table.name, column.name): re.compile(column.pattern)
+#: Per table, the columns whose values have a form or a set of values: (name, form, values).
+_CHECKS = {
+    table.name: tuple(
+        (c.name, re.compile(c.pattern) if c.pattern else None,
+         frozenset(c.allowed) if c.allowed else None)
+        for c in table.columns
+        if c.name not in ("person_id", "record_id")
+    )
     for table in TABLES_BY_NAME.values()
-    for column in table.columns
-    if column.pattern is not None
-}
-_ALLOWED = {
-    (table.name, column.name): frozenset(column.allowed)
-    for table in TABLES_BY_NAME.values()
-    for column in table.columns
-    if column.allowed is not None
 }
 #: Required columns a fact must carry itself (ids are filled in when the batch is assembled).
 _REQUIRED = {
@@ -149,12 +147,13 @@ def check_row(table: str, row: dict[str, Any]) -> None:
     for name in _REQUIRED[table]:
         if row.get(name) is None:
             raise Rejected("missing required field", f"{table}.{name}")
-    for name, value in row.items():
-        pattern = _PATTERNS.get((table, name))
-        if pattern is not None and value is not None and not pattern.search(value):
+    for name, pattern, allowed in _CHECKS[table]:
+        value = row.get(name)
+        if value is None:
+            continue
+        if pattern is not None and not pattern.search(value):
             raise Rejected("invalid code", f"{table}.{name}={value!r}")
-        allowed = _ALLOWED.get((table, name))
-        if allowed is not None and value is not None and value not in allowed:
+        if allowed is not None and value not in allowed:
             raise Rejected("invalid code", f"{table}.{name}={value!r} (one of {sorted(allowed)})")
     start, end = row.get("start_date"), row.get("end_date")
     if start is not None and end is not None and end < start:
@@ -262,8 +261,10 @@ class PatientRows:
             if self.person.death_date is not None:
                 out["death"] = [{"person_id": pid, "death_date": self.person.death_date}]
             loaded[self.person_origin.kind] += 1
+        visits: dict[str | None, int | None] = {None: None}
         for ref, fact in self.visits.items():
-            row = {**fact.row, "person_id": pid, "visit_id": visit_id(node_key, scope, ref),
+            visits[ref] = visit_id(node_key, scope, ref)
+            row = {**fact.row, "person_id": pid, "visit_id": visits[ref],
                    "record_id": record_id(f"{scope}\0{fact.identity()}", node_key)}
             out.setdefault("visit", []).append(row)
             loaded[fact.origin.kind] += 1
@@ -273,7 +274,9 @@ class PatientRows:
                 row = {**fact.row, "person_id": pid, "record_id": rid}
                 if "visit_id" in _COLUMNS[fact.table]:
                     ref = fact.visit_ref
-                    row["visit_id"] = None if ref is None else visit_id(node_key, scope, ref)
+                    if ref not in visits:
+                        visits[ref] = visit_id(node_key, scope, ref)
+                    row["visit_id"] = visits[ref]
                 out.setdefault(fact.table, []).append(row)
             if facts:
                 loaded[facts[0].origin.kind] += 1

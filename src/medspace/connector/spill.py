@@ -26,6 +26,7 @@ class Spill:
         self.batch_size = batch_size
         self._dir = tempfile.TemporaryDirectory(prefix="medspace-ingest-")
         self._batch_of: dict[str, int] = {}
+        self._keys: dict[int, list[str]] = {}
         self._files: dict[int, TextIO] = {}
 
     def __enter__(self) -> Spill:
@@ -48,18 +49,22 @@ class Spill:
 
     def add(self, key: str, origin: Origin, raw: str) -> None:
         """Append one record to its patient's batch (records hold no newline, see the readers)."""
-        batch = self._batch_of.setdefault(key, len(self._batch_of) // self.batch_size)
+        batch = self._batch_of.get(key)
+        if batch is None:
+            batch = self._batch_of[key] = len(self._batch_of) // self.batch_size
+            self._keys.setdefault(batch, []).append(key)
         handle = self._files.get(batch)
         if handle is None:
             handle = self._files[batch] = self._path(batch).open("w", encoding="utf-8")
         handle.write(f"{key}\t{origin.source}\t{origin.position}\t{origin.kind}\t{raw}\n")
 
-    def batches(self) -> Iterator[tuple[int, Iterator[tuple[str, Origin, str]]]]:
-        """Each batch number with an iterator over its records, in routing order."""
+    def batches(self) -> Iterator[tuple[int, list[str], Iterator[tuple[str, Origin, str]]]]:
+        """Each batch number with its patient keys and an iterator over its records, in
+        routing order (the records are read as they are iterated, never held whole)."""
         for handle in self._files.values():
             handle.close()
         for batch in sorted(self._files):
-            yield batch, self._read(self._path(batch))
+            yield batch, self._keys[batch], self._read(self._path(batch))
 
     @staticmethod
     def _read(path: Path) -> Iterator[tuple[str, Origin, str]]:

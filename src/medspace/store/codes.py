@@ -30,6 +30,7 @@ WHO has no subcategory, and whether an extension was issued.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -60,6 +61,10 @@ UNIT_MAX_LENGTH = 32
 #: the count annotation ``{#}``.
 UNIT_PATTERN = rf"^[0-9A-Za-z%/^.*_\-\[\]{{}}()+'#]{{1,{UNIT_MAX_LENGTH}}}$"
 
+#: Distinct codes remembered per normaliser: an export repeats a few thousand codes millions
+#: of times, and each is checked once.
+CACHED_CODES = 65_536
+
 
 class CodeError(ValueError):
     """A code or prefix that is not in a recognised form."""
@@ -74,6 +79,7 @@ _ICD10_MARKS = ("†", "✝", "+", "*")
 _ICD10_SUBDIVISION = re.compile(r"[0-9]{1,2}|[0-9X][0-9]{2}(X[0-9]{3})?")
 
 
+@functools.lru_cache(maxsize=CACHED_CODES)
 def normalise_icd10(code: str) -> str:
     """A WHO or Chinese ICD-10 code in the stored form (``c341`` → ``C34.1``, ``A17.0†`` →
     ``A17.0``, ``i10.x00x002`` → ``I10.X00X002``); what is checked is in the module docstring."""
@@ -142,6 +148,7 @@ def loinc_check_digit(number: str) -> int:
     return (10 - total % 10) % 10
 
 
+@functools.lru_cache(maxsize=CACHED_CODES)
 def normalise_loinc(code: str) -> str:
     """A LOINC code whose check digit holds (``2345-7``); a mistyped code is refused."""
     canonical = _squash(code)
@@ -153,6 +160,7 @@ def normalise_loinc(code: str) -> str:
     return canonical
 
 
+@functools.lru_cache(maxsize=CACHED_CODES)
 def normalise_atc(code: str) -> str:
     """Upper-case ATC code or level prefix (``l01xe`` → ``L01XE``)."""
     canonical = _squash(code)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from ibis.backends.postgres import Backend as PostgresBackend
 
-from medspace.store.schema import TABLES
+from medspace.store.schema import TABLES, TABLES_BY_NAME
 
 EngineKind = Literal["duckdb", "postgres"]
 COMPILED_QUERIES = 256
@@ -137,6 +137,28 @@ class ClinicalStore:
         cursor = self.backend.con.cursor()
         try:
             return cursor.execute(sql).fetchall()
+        finally:
+            cursor.close()
+
+    def lookup(self, table: str, key: str, value: str, keys: Sequence[Any]) -> dict[Any, Any]:
+        """``{key: value}`` for the rows of ``table`` whose ``key`` column is among ``keys``.
+
+        The keys travel as one array parameter, not as SQL text, so a batch's thousands of
+        keys cost one cheap query instead of a large compiled ``IN`` list.
+        """
+        columns = TABLES_BY_NAME[table].column_names
+        if key not in columns or value not in columns:
+            raise ValueError(f"{table} has no column {key!r} or {value!r}")
+        if not keys:
+            return {}
+        sql = f"SELECT {key}, {value} FROM {table} WHERE {key} = ANY({{}})"
+        if self.kind == "postgres":
+            with self.backend.con.cursor() as cursor:
+                cursor.execute(sql.format("%s"), [list(keys)])
+                return dict(cursor.fetchall())
+        cursor = self.backend.con.cursor()
+        try:
+            return dict(cursor.execute(sql.format("?"), [list(keys)]).fetchall())
         finally:
             cursor.close()
 

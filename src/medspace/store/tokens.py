@@ -85,4 +85,4 @@ def record_id(record: str, node_key: bytes) -> str:
 def _keyed(prefix: str, context: str, value: str, node_key: bytes) -> str:
     _check_key(node_key, "node key")
     message = context.encode() + b"\x00" + value.encode("utf-8")
-    return f"{prefix}:{hmac.new(node_key, message, hashlib.sha256).hexdigest()[:32]}"
+    return f"{prefix}:{hmac.digest(node_key, message, 'sha256')[:16].hex()}"

@@ -40,9 +40,10 @@ Input is read case-sensitively, as c/s requires: ``MG/DL`` is refused, not guess
 
 from __future__ import annotations
 
+import functools
 import re
 
-from medspace.store.codes import UNIT_MAX_LENGTH, CodeError
+from medspace.store.codes import CACHED_CODES, UNIT_MAX_LENGTH, CodeError
 from medspace.store.ucum_atoms import METRIC_ATOMS, NON_METRIC_ATOMS, PREFIXES
 
 #: Whole units that labs send for a UCUM unit that has no word for the thing counted.
@@ -76,6 +77,7 @@ _ANNOTATION_TEXT = re.compile(r"[0-9A-Za-z%/^.*_\-\[\]()+'#]*")
 _STOP = "./(){}"
 
 
+@functools.lru_cache(maxsize=CACHED_CODES)
 def normalise_unit(text: str) -> str:
     """The unit in its canonical UCUM c/s form (``mg/dl`` → ``mg/dL``, ``mmHg`` → ``mm[Hg]``).
 
