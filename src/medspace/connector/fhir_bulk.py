@@ -19,12 +19,18 @@ from medspace.connector import fhir_json, fhir_map
 from medspace.connector.codemap import CodeMap
 from medspace.connector.encoding import decode, shown
 from medspace.connector.fhir_map import LOADED_TYPES, NOT_LOADED_TYPES
-from medspace.connector.mapping import Fact, Origin, PatientRows, required, unexpected_shape
+from medspace.connector.mapping import (
+    Fact,
+    Origin,
+    PatientRows,
+    Routed,
+    required,
+    unexpected_shape,
+)
 from medspace.connector.quarantine import Quarantine, Rejected, Withdrawn
 
 _SUBJECT = re.compile(r'"(?:subject|patient)":\{"reference":"Patient/([^"]+)"')
 
-Routed = tuple[str, Origin, str]
 
 
 def files(export_dir: Path) -> list[Path]:

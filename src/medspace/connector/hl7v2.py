@@ -26,6 +26,7 @@ from medspace.connector.mapping import (
     Origin,
     PatientRows,
     PersonFacts,
+    Routed,
     atc,
     birth_date_in_range,
     icd10,
@@ -43,7 +44,6 @@ _SEXES = {"F": "female", "M": "male", "O": "other", "U": "unknown", "A": "other"
 _ATC_SYSTEMS = frozenset({"WHOATC", "ATC"})
 _RESPONSE_CODE = "treatment-response"
 
-Routed = tuple[str, Origin, str]
 
 
 def files(export_dir: Path) -> list[Path]:

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from medspace.connector import fhir_bulk, fhir_json, hl7v2, tabular
 from medspace.connector.codemap import CodeMap
 from medspace.connector.inbox import Inbox
-from medspace.connector.mapping import Origin, PatientRows
+from medspace.connector.mapping import Origin, PatientRows, Routed
 from medspace.connector.quarantine import Quarantine
 from medspace.connector.report import DataQuality, IngestReport
 from medspace.connector.spill import Spill
@@ -105,11 +105,12 @@ def export_id(files: Iterable[Path], fmt: str, batch_size: int) -> str:
     return f"ex:{digest.hexdigest()[:32]}"
 
 
-def _known(store: ClinicalStore, namespace: str, keys: list[str], node_key: bytes) -> dict:
+def _known(store: ClinicalStore, namespace: str, keys: list[str],
+           node_key: bytes) -> dict[str, str]:
     """``{routing key: person_id}`` for the batch's patients the store already holds."""
     ids = {key_id(namespace, k, node_key): k for k in keys}
-    known = {ids[kid]: pid for kid, pid in store.lookup("person_key", "key_id", "person_id",
-                                                   list(ids)).items()}
+    found = store.lookup("person_key", "key_id", "person_id", list(ids))
+    known = {ids[kid]: pid for kid, pid in found.items()}
     if namespace == "mrn":
         pseudonyms = {person_pseudonym(k, node_key): k for k in keys if k not in known}
         stored = store.lookup("person", "person_id", "person_id", list(pseudonyms))
@@ -127,7 +128,7 @@ def _assign_person_ids(patients: list[PatientRows], store: ClinicalStore, node_k
     """
     described = [p for p in patients if p.person is not None]
     retired = store.lookup("person_key", "key_id", "person_id",
-                      [key_id("mrn", p.person.identity.mrn, node_key) for p in described])
+                           [key_id("mrn", p.person.identity.mrn, node_key) for p in described])
     keys = []
     for patient in described:
         mrn = patient.person.identity.mrn
@@ -205,7 +206,7 @@ def _merge(merges: list[tuple[str, str]], store: ClinicalStore, vault: IdentityV
         return 0
     mrns = sorted({m for pair in merges for m in pair})
     retired = store.lookup("person_key", "key_id", "person_id",
-                      [key_id("mrn", m, node_key) for m in mrns])
+                           [key_id("mrn", m, node_key) for m in mrns])
 
     def person(mrn: str) -> str:
         return retired.get(key_id("mrn", mrn, node_key)) or person_pseudonym(mrn, node_key)
@@ -224,13 +225,12 @@ def _committed_batches(store: ClinicalStore, export: str) -> set[int]:
     return set(t.filter(t.export_id == export).batch.to_pyarrow().to_pylist())
 
 
-Routed = tuple[str, Origin, str]
 
 
 def pipeline(routed: Iterable[Routed], mapper: Mapper, store: ClinicalStore,
-              vault: IdentityVault, keys: tuple[bytes, bytes], export: str,
-              report: IngestReport, quarantine: Quarantine, batch_size: int,
-              progress: ProgressCallback | None) -> None:
+             vault: IdentityVault, keys: tuple[bytes, bytes], export: str,
+             report: IngestReport, quarantine: Quarantine, batch_size: int,
+             progress: ProgressCallback | None) -> None:
     """Load routed records: spill them, then map and commit batch by batch, skipping batches
     that a run with the same ``export`` id committed; apply merges; mark ``export`` finished.
 

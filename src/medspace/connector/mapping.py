@@ -56,6 +56,10 @@ class Origin:
     kind: str
 
 
+Routed = tuple[str, Origin, str]
+"""A record as a reader routes it: its patient's key, where it came from, its raw text."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fact:
     """One clinical row without its ``person_id``; ``visit_ref`` is the source's encounter id.

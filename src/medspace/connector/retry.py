@@ -23,7 +23,8 @@ from typing import Any
 
 from medspace.connector import fhir_bulk, hl7v2
 from medspace.connector.codemap import CodeMap
-from medspace.connector.ingest import BATCH_SIZE, ProgressCallback, Routed, pipeline
+from medspace.connector.ingest import BATCH_SIZE, ProgressCallback, pipeline
+from medspace.connector.mapping import Routed
 from medspace.connector.quarantine import Quarantine, read_quarantine
 from medspace.connector.report import IngestReport
 from medspace.store.engine import ClinicalStore

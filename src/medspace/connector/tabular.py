@@ -29,6 +29,7 @@ from medspace.connector.mapping import (
     Origin,
     PatientRows,
     PersonFacts,
+    Routed,
     birth_date_in_range,
     required,
     unexpected_shape,
@@ -44,8 +45,6 @@ from medspace.connector.tabular_mapping import (
     text_of,
 )
 from medspace.store.vault import Identity
-
-Routed = tuple[str, Origin, str]
 
 CSV_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
