@@ -24,6 +24,7 @@ from medspace.connector.mapping import (
     Origin,
     PatientRows,
     Routed,
+    known_patient,
     required,
     unexpected_shape,
 )
@@ -161,12 +162,8 @@ class FhirMapper:
                 rows = patients.setdefault(key, PatientRows(key))
                 rows.person, rows.person_origin = fhir_map.person(resource), origin
                 return
-            rows = patients.get(key)
-            if rows is None:
-                raise Rejected("unknown patient",
-                               f"Patient/{key} is neither in this export nor in the store")
-            if not rows.known:
-                raise Rejected("patient rejected", "the patient's own record was quarantined")
+            rows = known_patient(
+                patients, key, f"Patient/{key} is neither in this export nor in the store")
             rid = resource.get("id")
             record = f"{origin.kind}/{rid}" if isinstance(rid, str) and rid else None
             try:

@@ -287,6 +287,17 @@ class PatientRows:
         return out
 
 
+def known_patient(patients: dict[str, PatientRows], key: str, unknown: str) -> PatientRows:
+    """The batch's patient ``key`` whose records can load, or why they cannot: ``unknown``
+    (the detail naming the missing patient), or their own record was quarantined."""
+    rows = patients.get(key)
+    if rows is None:
+        raise Rejected("unknown patient", unknown)
+    if not rows.known:
+        raise Rejected("patient rejected", "the patient's own record was quarantined")
+    return rows
+
+
 def birth_date_in_range(birth: dt.date) -> dt.date:
     """The store keeps birth years from 1850 on; an earlier one is a data error."""
     if birth.year < _MIN_BIRTH_YEAR or birth > dt.date(2200, 12, 31):

@@ -31,6 +31,7 @@ from medspace.connector.mapping import (
     PersonFacts,
     Routed,
     birth_date_in_range,
+    known_patient,
     required,
     unexpected_shape,
 )
@@ -368,12 +369,8 @@ class TabularMapper:
                 rows = patients.setdefault(key, PatientRows(key))
                 rows.person, rows.person_origin = _person(fm, cells, key), origin
                 return
-            rows = patients.get(key)
-            if rows is None:
-                raise Rejected("unknown patient",
-                               f"the MRN in {fm.mrn} is neither in this export nor in the store")
-            if not rows.known:
-                raise Rejected("patient rejected", "the patient's own row was quarantined")
+            rows = known_patient(
+                patients, key, f"the MRN in {fm.mrn} is neither in this export nor in the store")
             rows.put([_fact(fm, cells, origin)])
         except Rejected as rejected:
             self.quarantine.add(origin.source, origin.position, origin.kind, rejected, raw)
