@@ -283,3 +283,12 @@ def test_an_hl7_diagnosis_loads_from_its_alternate_code_or_through_the_code_map(
         ("E11.9",), ("E14.9",)]
     [entry] = read_quarantine(report.quarantine_file)
     assert (entry["kind"], entry["reason"]) == ("DG1", "unknown code system")
+
+
+def test_the_report_names_the_share_of_empty_optional_values(node: Node, tmp_path: Path) -> None:
+    no_unit = {**_glucose("o2", "p1", 6.0), "valueQuantity": {"value": 6.0}}
+    report = node.load(_write_ndjson(tmp_path / "export", [
+        _patient("p1", "MRN-1"), _glucose("o1", "p1", 5.4), no_unit]))
+    assert report.quality is not None
+    assert report.quality.missing["measurement"] == {"visit_id": 1.0, "unit_source_value": 0.5}
+    assert "empty in measurement: visit_id 100.0%, unit_source_value 50.0%" in report.to_text()

@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from medspace.store.engine import ClinicalStore
+from medspace.store.schema import TABLES
 
 _BOOKKEEPING = frozenset({"person_key", "ingest_progress"})
 
@@ -28,10 +29,13 @@ class DataQuality:
     """Share of persons with at least one condition (0–1)."""
     measurements_with_unit: float
     """Share of lab measurements that carry a unit (0–1)."""
+    missing: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per table, the share of rows (0–1) whose optional column is empty, for the columns
+    that are empty at least once: an end date never sent, a result without a visit."""
 
     @classmethod
     def measure(cls, store: ClinicalStore) -> DataQuality:
-        """Compute the measures with three small aggregate queries."""
+        """Compute the measures with small aggregate queries (one per table for missingness)."""
         rows = {t: n for t, n in store.row_counts().items() if t not in _BOOKKEEPING}
         persons = rows.get("person", 0)
         cond = store.backend.table("condition")
@@ -43,7 +47,22 @@ class DataQuality:
             rows=rows,
             persons_with_condition=with_condition / persons if persons else 0.0,
             measurements_with_unit=with_unit / total if total else 0.0,
+            missing=_missing(store, rows),
         )
+
+
+def _missing(store: ClinicalStore, rows: dict[str, int]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for table in TABLES:
+        optional = [c.name for c in table.columns if c.nullable and c.name != "record_id"]
+        if not optional or not rows.get(table.name):
+            continue
+        t = store.backend.table(table.name)
+        counts = t.aggregate([t[c].count().name(c) for c in optional]).to_pyarrow()
+        shares = {c: 1 - counts.column(c)[0].as_py() / rows[table.name] for c in optional}
+        if any(shares.values()):
+            out[table.name] = {c: round(v, 4) for c, v in shares.items() if v}
+    return out
 
 
 @dataclass
@@ -151,6 +170,8 @@ class IngestReport:
                 f"  persons with ≥1 condition: {q.persons_with_condition:.1%};"
                 f" lab results with a unit: {q.measurements_with_unit:.1%}",
             ]
+            lines += [f"  empty in {table}: " + ", ".join(f"{c} {v:.1%}" for c, v in cols.items())
+                      for table, cols in sorted(q.missing.items())]
         return "\n".join(lines)
 
 

@@ -153,6 +153,24 @@ _PERIOD_SOURCES = tuple(
 )
 
 
+def _periods_of_batch(prepared: Mapping[str, pa.Table], new: pa.Array) -> pa.Table | None:
+    """The observation periods of persons new to the store, from the batch's own dates (their
+    rows are all in it), without reading the store."""
+    parts = [
+        pa.table({"person_id": data.column("person_id"), "d": data.column(c.name)})
+        for t in _PERIOD_SOURCES if (data := prepared.get(t.name)) is not None
+        for c in t.columns if c.sql_type == "DATE"
+    ]
+    if not parts or len(new) == 0:
+        return None
+    dates = pa.concat_tables(parts)
+    dates = dates.filter(pc.and_(pc.is_valid(dates.column("d")),
+                                 pc.is_in(dates.column("person_id"), value_set=new)))
+    spans = dates.group_by("person_id").aggregate([("d", "min"), ("d", "max")])
+    return pa.table({"person_id": spans.column("person_id"), "start_date": spans.column("d_min"),
+                     "end_date": spans.column("d_max")})
+
+
 def _derive_periods(con: Any, keys: _Keys, person_ids: pa.Array) -> None:
     dates = " UNION ALL ".join(
         f"SELECT person_id, {c.name} AS d FROM {t.name}"
@@ -169,16 +187,21 @@ def _derive_periods(con: Any, keys: _Keys, person_ids: pa.Array) -> None:
         )
 
 
-def _remove_replaced(con: Any, keys: _Keys, prepared: Mapping[str, pa.Table]) -> None:
+def _remove_replaced(con: Any, keys: _Keys, prepared: Mapping[str, pa.Table],
+                     stored: bool) -> None:
     """Delete the stored rows that the batch's rows replace.
 
     A person's death row goes with its person row, so a patient no longer recorded as deceased
-    loses it; their observation period is derived afresh afterwards.
+    loses it; their observation period is derived afresh afterwards. When none of the batch's
+    persons is ``stored`` yet, only source keys can have stored rows to replace (a FHIR id now
+    naming another person): every other id is scoped by its person.
     """
     persons = prepared["person"].column("person_id") if "person" in prepared else None
     for table in TABLES:
         key = table.replace_key
         if key is None or table.name == "observation_period":
+            continue
+        if not stored and table.name != "person_key":
             continue
         parts = [prepared[table.name].column(key)] if table.name in prepared else []
         if key == "person_id" and persons is not None and table.name != "person":
@@ -188,6 +211,19 @@ def _remove_replaced(con: Any, keys: _Keys, prepared: Mapping[str, pa.Table]) ->
             continue
         with keys(values) as matching:
             con.execute(f"DELETE FROM {table.name} WHERE {key} IN {matching}")
+
+
+def _stored_persons(con: Any, keys: _Keys, persons: pa.Array) -> pa.Array:
+    """Which of ``persons`` the store holds rows of already (a person row or, after a merge
+    moved them, any row naming them)."""
+    if len(persons) == 0:
+        return pa.array([], pa.string())
+    with keys(persons) as matching:
+        found = con.execute(
+            f"SELECT person_id FROM person WHERE person_id IN {matching}"
+            f" UNION SELECT person_id FROM observation_period WHERE person_id IN {matching}"
+        ).fetchall()
+    return pa.array([row[0] for row in found], pa.string())
 
 
 def _touched_persons(prepared: Mapping[str, pa.Table]) -> pa.Array:
@@ -227,15 +263,22 @@ def load(
         with store.transaction() as con:
             keys = _Keys(con, store.kind)
             if replace:
-                _remove_replaced(con, keys, prepared)
+                touched = pc.unique(pa.chunked_array(
+                    [_touched_persons(prepared), pa.array([p for p, _ in withdrawn], pa.string())]
+                ).combine_chunks())
+                stored = _stored_persons(con, keys, touched)
+                _remove_replaced(con, keys, prepared, stored=len(stored) > 0)
                 if withdrawn:
                     _remove_withdrawn(con, keys, pa.array([r for _, r in withdrawn]))
             for name, data in prepared.items():
                 insert(con, name, data)
-            if replace and (prepared or withdrawn):
-                touched = pa.chunked_array([_touched_persons(prepared),
-                                            pa.array([p for p, _ in withdrawn], pa.string())])
-                _derive_periods(con, keys, touched.combine_chunks())
+            if replace:
+                new = pc.filter(touched, pc.invert(pc.is_in(touched, value_set=stored)))
+                periods = _periods_of_batch(prepared, new)
+                if periods is not None:
+                    insert(con, "observation_period", periods)
+                if len(stored):
+                    _derive_periods(con, keys, stored)
     except Exception as exc:
         raise LoadError(f"batch rolled back: {type(exc).__name__}: {exc}") from exc
     return {name: data.num_rows for name, data in prepared.items()}
