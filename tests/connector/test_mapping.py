@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from medspace.connector.mapping import Fact, Origin, PatientRows, check_row, unit
+from medspace.connector.mapping import Fact, Origin, PatientRows, PersonFacts, check_row, unit
 from medspace.connector.quarantine import Rejected
+from medspace.store.vault import Identity
 
 DAY = dt.date(2024, 3, 1)
 AT = Origin("export.ndjson", 1, "AllergyIntolerance")
@@ -55,3 +56,21 @@ def test_the_same_record_put_again_replaces_its_facts_and_counts_a_duplicate() -
     rows.put([second])
     assert rows.records == {"AllergyIntolerance/1": [second]}
     assert rows.duplicates == 1
+
+
+def test_an_event_in_the_future_is_implausible_but_a_planned_end_is_not() -> None:
+    future = dt.date.today() + dt.timedelta(days=30)
+    with pytest.raises(Rejected, match="in the future") as caught:
+        check_row("measurement", {"measurement_source_value": "2345-7", "measurement_date": future})
+    assert caught.value.reason == "implausible date"
+    check_row("drug_exposure", {"drug_source_value": "A10BA02", "start_date": DAY,
+                                "end_date": future})
+
+
+def test_a_fact_dated_before_its_patients_birth_year_is_refused() -> None:
+    rows = PatientRows("p1", person=PersonFacts(Identity("王芳", "MRN-1"), "female",
+                                                dt.date(1990, 5, 1), None))
+    old = Fact("allergy", {"allergy_source_value": "91936005",
+                           "recorded_date": dt.date(1909, 5, 1)}, AT)
+    with pytest.raises(Rejected, match="before the patient's birth year"):
+        rows.put([old])

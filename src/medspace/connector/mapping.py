@@ -45,6 +45,14 @@ _REQUIRED = {
 }
 _COLUMNS = {table.name: frozenset(table.column_names) for table in TABLES_BY_NAME.values()}
 _MIN_BIRTH_YEAR = 1850
+#: Dates on which something happened (not planned ends), per table: none may lie in the future.
+_EVENT_DATES = {
+    table.name: tuple(c.name for c in table.columns
+                      if c.sql_type == "DATE" and c.name != "end_date")
+    for table in TABLES_BY_NAME.values()
+}
+#: A sender's clock may run ahead of the node's by this much.
+_CLOCK_SKEW = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +170,20 @@ def check_row(table: str, row: dict[str, Any]) -> None:
     start, end = row.get("start_date"), row.get("end_date")
     if start is not None and end is not None and end < start:
         raise Rejected("invalid date", f"{table}: end before start")
+    if table != "consent":
+        latest = dt.date.today() + _CLOCK_SKEW
+        for name in _EVENT_DATES[table]:
+            when = row.get(name)
+            if when is not None and when > latest:
+                raise Rejected("implausible date", f"{table}.{name}={when} is in the future")
+
+
+def _after_birth(fact: Fact, birth: dt.date) -> None:
+    """Refuse a fact dated before the year its patient was born (a mistyped year, usually)."""
+    for name, value in fact.row.items():
+        if isinstance(value, dt.date) and value.year < birth.year:
+            raise Rejected("implausible date",
+                           f"{fact.table}.{name}={value} is before the patient's birth year")
 
 
 def visit_id(node_key: bytes, scope: str, visit_ref: str) -> int:
@@ -211,6 +233,8 @@ class PatientRows:
         """
         for fact in facts:
             check_row(fact.table, fact.row)
+            if self.person is not None:
+                _after_birth(fact, self.person.birth_date)
         replaced: set[str] = set()
         for fact in facts:
             if fact.table == "visit":
