@@ -127,14 +127,17 @@ def loinc(code: str) -> str:
         raise Rejected("invalid LOINC code", str(exc)) from None
 
 
-def unit(text: str | None) -> str | None:
-    """A unit in its UCUM form (``mmHg`` → ``mm[Hg]``), None for none, or :class:`Rejected`."""
-    if text is None or not text.strip():
-        return None
+def ucum(text: str) -> str:
+    """A unit in its UCUM form (``mmHg`` → ``mm[Hg]``), or :class:`Rejected` as invalid."""
     try:
         return normalise_unit(text)
     except CodeError as exc:
         raise Rejected("invalid unit", str(exc)) from None
+
+
+def unit(text: str | None) -> str | None:
+    """:func:`ucum` of a unit that may be absent (None or blank: no unit)."""
+    return None if text is None or not text.strip() else ucum(text)
 
 
 def unexpected_shape(exc: Exception) -> Rejected:

@@ -28,18 +28,12 @@ from openpyxl.utils.datetime import from_excel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medspace.connector.encoding import decode
-from medspace.connector.mapping import atc, icd10, loinc
+from medspace.connector.mapping import atc, icd10, loinc, ucum
 from medspace.connector.quarantine import Rejected
-from medspace.store.codes import ATC_PATTERN, ICD10_PATTERN, LOINC_PATTERN
-from medspace.store.schema import (
-    CONSENT_DECISIONS,
-    CONSENT_PURPOSES,
-    SEXES,
-    TABLES_BY_NAME,
-    VISIT_TYPES,
-)
+from medspace.store.codes import ATC_PATTERN, ICD10_PATTERN, LOINC_PATTERN, UNIT_PATTERN
+from medspace.store.schema import SEXES, TABLES_BY_NAME
 
-CodeSystem = Literal["icd10", "atc", "loinc"]
+CodeSystem = Literal["icd10", "atc", "loinc", "ucum"]
 #: One cell of a routed row: text (CSV), or what a workbook holds — a number, or a real Excel
 #: date as ``{"date": ISO date}``.
 Cell = str | int | float | dict[str, str] | None
@@ -59,16 +53,10 @@ IDENTITY_FIELDS = (*_TEXT_IDENTIFIERS, "birth_date")
 EXCEL = "excel"
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 
-_SEVERITIES = ("mild", "moderate", "severe")
-_CHOICES = {
-    ("person", "sex"): SEXES,
-    ("visit", "visit_type"): VISIT_TYPES,
-    ("consent", "purpose"): CONSENT_PURPOSES,
-    ("consent", "decision"): CONSENT_DECISIONS,
-    ("allergy", "severity"): _SEVERITIES,
-}
-_SYSTEM_OF_PATTERN = {ICD10_PATTERN: "icd10", ATC_PATTERN: "atc", LOINC_PATTERN: "loinc"}
-_NORMALISE: dict[str, Callable[[str], str]] = {"icd10": icd10, "atc": atc, "loinc": loinc}
+_SYSTEM_OF_PATTERN = {ICD10_PATTERN: "icd10", ATC_PATTERN: "atc", LOINC_PATTERN: "loinc",
+                      UNIT_PATTERN: "ucum"}
+_NORMALISE: dict[str, Callable[[str], str]] = {"icd10": icd10, "atc": atc, "loinc": loinc,
+                                               "ucum": ucum}
 _KINDS: dict[str, Kind] = {"TEXT": "text", "DATE": "date", "DOUBLE PRECISION": "number"}
 _DERIVED = frozenset({"person_id", "visit_id", "record_id"})
 #: Header names that hold direct identifiers in Chinese and English exports: a safety net for
@@ -136,7 +124,7 @@ def _targets() -> dict[str, dict[str, Target]]:
                 _KINDS[column.sql_type],
                 required=not column.nullable,
                 pattern=re.compile(pattern) if pattern is not None else None,
-                choices=_CHOICES.get((table, column.name)),
+                choices=column.allowed,
                 system=_SYSTEM_OF_PATTERN.get(pattern or ""),
             )
     return out
