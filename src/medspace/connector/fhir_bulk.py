@@ -147,12 +147,13 @@ class FhirMapper:
     newer version of it, replaces what it gave before.
     """
 
-    #: Routing keys are FHIR logical ids of Patient resources, not MRNs.
-    key_namespace = "fhir"
-
-    def __init__(self, quarantine: Quarantine, code_map: CodeMap | None = None) -> None:
+    def __init__(self, quarantine: Quarantine, code_map: CodeMap | None = None,
+                 source: str = "") -> None:
         self.quarantine = quarantine
         self.code_map = code_map or CodeMap()
+        #: Routing keys are FHIR logical ids, unique only within the server that assigned
+        #: them: a node fed by several FHIR servers names each ``source``.
+        self.key_namespace = f"fhir:{source}" if source else "fhir"
 
     def add(self, patients: dict[str, PatientRows], key: str, origin: Origin, line: str) -> None:
         """Parse and map one line; ``Patient`` lines come before their patient's other lines."""

@@ -275,12 +275,14 @@ def load_export(
     quarantine_dir: Path | None = None,
     mapping: Path | None = None,
     code_map: CodeMap | None = None,
+    source: str = "",
 ) -> IngestReport:
     """Load one hospital's export folder; return what was loaded, updated and quarantined.
 
     FHIR and HL7 v2 exports are recognised by their files; CSV and Excel extracts are read as
     the YAML ``mapping`` file says (:mod:`medspace.connector.tabular_mapping`); ``code_map``
-    translates the codes the store does not keep (:mod:`medspace.connector.codemap`). Safe to run
+    translates the codes the store does not keep (:mod:`medspace.connector.codemap`); ``source``
+    names the FHIR server of the export when a node has several. Safe to run
     again on the same export: it resumes after the last committed batch, and an export loaded
     to the end is not read again. Raises :class:`IngestError` for a bad mapping file, or if
     the store refuses a batch (the batches before it stay committed; a re-run resumes there).
@@ -301,7 +303,7 @@ def load_export(
     elif fmt == "fhir-ndjson":
         inputs = fhir_bulk.files(export_dir) + fhir_json.files(export_dir)
         routed = fhir_bulk.route(export_dir, quarantine, report.skipped)
-        mapper = fhir_bulk.FhirMapper(quarantine, code_map)
+        mapper = fhir_bulk.FhirMapper(quarantine, code_map, source)
     else:
         inputs = hl7v2.files(export_dir)
         routed = hl7v2.route(export_dir, quarantine, report.skipped)

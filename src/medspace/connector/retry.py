@@ -124,9 +124,11 @@ def retry_quarantine(
     progress: ProgressCallback | None = None,
     batch_size: int = BATCH_SIZE,
     code_map: CodeMap | None = None,
+    source: str = "",
 ) -> RetryResult:
     """Load the selected entries of the quarantine file at ``path`` again (all by default),
-    translating codes with ``code_map`` if given."""
+    translating codes with ``code_map`` if given; ``source`` as for
+    :func:`medspace.connector.ingest.load_export`."""
     entries = read_quarantine(path)
     chosen = [e for e in entries if select is None or select(e)]
     groups: dict[str, list[Entry]] = {}
@@ -142,7 +144,7 @@ def retry_quarantine(
             started = time.perf_counter()
             if reader == "fhir":
                 routed = _fhir_routed(group, quarantine)
-                mapper = fhir_bulk.FhirMapper(quarantine, code_map)
+                mapper = fhir_bulk.FhirMapper(quarantine, code_map, source)
             else:
                 routed = _hl7_routed(group, quarantine)
                 mapper = hl7v2.Hl7Mapper(quarantine, report.skipped, code_map)

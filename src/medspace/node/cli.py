@@ -194,6 +194,9 @@ def ingest_command(
     code_map: Annotated[Path | None, typer.Option(
         help="A CSV code map (source_system, source_code, target_system, target_code) that "
              "turns SNOMED CT, RxNorm or house codes into ICD-10, ATC or LOINC.")] = None,
+    fhir_server: Annotated[str, typer.Option(
+        help="A name for the FHIR server these exports come from, when the node is fed by "
+             "more than one (patient ids are unique only within each server).")] = "",
     inbox: Annotated[bool, typer.Option(
         "--inbox", help="Also load the HL7 v2 messages `medspace node listen-hl7` has received "
                         "since the last load.")] = False,
@@ -226,7 +229,8 @@ def ingest_command(
                 try:
                     result = load_export(export, store, vault, *keys, advance,
                                          batch_size=batch_size, mapping=mapping,
-                                         code_map=codes, quarantine_dir=folder / "quarantine")
+                                         code_map=codes, source=fhir_server,
+                                         quarantine_dir=folder / "quarantine")
                 except IngestError as exc:
                     raise fail(f"{export}: {exc}; what was committed stays, and running the "
                                "same command again resumes") from None
@@ -317,6 +321,9 @@ def quarantine_retry_command(
     code_map: Annotated[Path | None, typer.Option(
         help="A CSV code map (source_system, source_code, target_system, target_code) that "
              "turns SNOMED CT, RxNorm or house codes into ICD-10, ATC or LOINC.")] = None,
+    fhir_server: Annotated[str, typer.Option(
+        help="The FHIR server the records came from, as named to `medspace node ingest "
+             "--fhir-server`.")] = "",
 ) -> None:
     """Load quarantined records again, after the data or the mapping was fixed.
 
@@ -336,7 +343,8 @@ def quarantine_retry_command(
             with _patients_bar(path.stem) as advance:
                 try:
                     result = retry_quarantine(path, store, vault, *keys, select=chosen,
-                                              progress=advance, code_map=codes)
+                                              progress=advance, code_map=codes,
+                                              source=fhir_server)
                 except IngestError as exc:
                     raise fail(f"{path.name}: {exc}; the quarantine is unchanged") from None
             out.print(f"{path.name}: {result.tried:,} retried, {result.loaded:,} loaded, "
