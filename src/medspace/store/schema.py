@@ -1,13 +1,16 @@
 """The clinical store's tables: one definition that every engine and every check reads.
 
 The tables follow the OMOP common data model in shape (person, observation_period, visit,
-condition, drug_exposure, measurement, observation, allergy, procedure, death) but keep codes as
-their source values (ICD-10, ATC, LOINC) instead of mapping them to OMOP concepts, because the
-hospitals' exports carry those codes and the studies ask for them.
+condition, drug_exposure, measurement, observation, allergy, procedure, death, immunization)
+but keep codes as their source values (ICD-10, ATC, LOINC) instead of mapping them to OMOP
+concepts, because the hospitals' exports carry those codes and the studies ask for them.
+``consent`` holds each patient's decisions per purpose; ``person_key`` and ``ingest_progress``
+are the connector's bookkeeping (keyed hashes of source patient keys; committed batches).
 
 No table has a column that could hold a direct identifier: names, ID numbers, phone numbers,
 addresses, medical record numbers and full birth dates live only in the encrypted identity vault.
-``person_id`` is a keyed pseudonym, and the person's birth is kept as year and month only.
+``person_id`` is a keyed pseudonym, the person's birth is kept as year and month only, and a
+row's ``record_id`` is a keyed hash of its source record's id.
 """
 
 from __future__ import annotations
