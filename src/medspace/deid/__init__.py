@@ -1,0 +1,7 @@
+"""De-identification: operators, free-text scrubbing and re-identification risk.
+
+Every record-level output of a node passes through a dataset's de-identification profile
+before it leaves; these modules supply the pieces: operators that transform one value
+(:mod:`medspace.deid.operators`), a recogniser that finds identifiers in clinical notes
+(:mod:`medspace.deid.text`) and the measures of what risk remains (:mod:`medspace.deid.risk`).
+"""
