@@ -38,14 +38,15 @@ def normalise_id_number(id_number: str) -> str:
     return canonical
 
 
-def _check_key(key: bytes, what: str) -> None:
+def check_key(key: bytes, what: str) -> None:
+    """Refuse a key too short to make guessing its HMACs hopeless."""
     if not isinstance(key, bytes) or len(key) < _MIN_KEY_BYTES:
         raise TokenError(f"the {what} must be at least {_MIN_KEY_BYTES} bytes")
 
 
 def linkage_token(id_number: str, linkage_key: bytes) -> str:
     """``lt:`` + HMAC-SHA256(linkage_key, normalised ID number) in hex: the cross-hospital link."""
-    _check_key(linkage_key, "linkage key")
+    check_key(linkage_key, "linkage key")
     canonical = normalise_id_number(id_number)
     digest = hmac.new(linkage_key, canonical.encode("ascii"), hashlib.sha256).hexdigest()
     return f"lt:{digest}"
@@ -60,7 +61,7 @@ def person_pseudonym(mrn: str, node_key: bytes) -> str:
     canonical = mrn.strip()
     if not canonical:
         raise TokenError("an empty MRN has no pseudonym")
-    return _keyed("ps", "medspace-person", canonical, node_key)
+    return keyed_id("ps", "medspace-person", canonical, node_key)
 
 
 def key_id(namespace: str, key: str, node_key: bytes) -> str:
@@ -70,7 +71,7 @@ def key_id(namespace: str, key: str, node_key: bytes) -> str:
     that a merge retired; the store maps these keys to the ``person_id`` they mean without
     holding the keys themselves.
     """
-    return _keyed("pk", f"medspace-key\x00{namespace}", key, node_key)
+    return keyed_id("pk", f"medspace-key\x00{namespace}", key, node_key)
 
 
 def record_id(record: str, node_key: bytes) -> str:
@@ -79,10 +80,12 @@ def record_id(record: str, node_key: bytes) -> str:
     Loading a record again replaces the rows with its id, which is what makes a re-run
     idempotent and an updated resource an update.
     """
-    return _keyed("rc", "medspace-record", record, node_key)
+    return keyed_id("rc", "medspace-record", record, node_key)
 
 
-def _keyed(prefix: str, context: str, value: str, node_key: bytes) -> str:
-    _check_key(node_key, "node key")
+def keyed_id(prefix: str, context: str, value: str, node_key: bytes) -> str:
+    """``prefix:`` + 128 bits of HMAC-SHA256 under ``node_key`` of ``value`` in ``context``:
+    the one way this package derives a keyed id, each use with its own context."""
+    check_key(node_key, "node key")
     message = context.encode() + b"\x00" + value.encode("utf-8")
     return f"{prefix}:{hmac.digest(node_key, message, 'sha256')[:16].hex()}"

@@ -19,7 +19,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
@@ -156,6 +156,14 @@ class IdentityVault:
             for start in range(0, len(ids), _DELETE_CHUNK):
                 conn.execute(vault_table.delete().where(
                     vault_table.c.person_id.in_(ids[start:start + _DELETE_CHUNK])))
+
+    def identities(self) -> Iterator[Identity]:
+        """Every identity the vault holds, decrypted: for the node's egress filter, which must
+        know what it may never let out."""
+        with self._reader.connect() as conn:
+            rows = conn.execute(sa.select(vault_table)).all()
+        for row in rows:
+            yield self._open(row)
 
     def find(self, linkage_token: str) -> list[str]:
         """The local ``person_id``s recorded under ``linkage_token`` (usually one, or none).
