@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from medspace.deid.egress import EgressFilter
 from medspace.hub.space import open_space
 from medspace.hub.state import tasks
 from medspace.ledger.events import new_id, parse_event
@@ -16,6 +17,7 @@ from medspace.ledger.store import LogStore
 from medspace.node.agent import Agent
 from medspace.node.setup import hub_client
 from medspace.sqldb import create_engine, sqlite_url
+from medspace.store.vault import Identity
 from medspace.wire.messages import (
     TASK_KIND,
     StudyRequest,
@@ -139,3 +141,17 @@ def test_refusals_reach_the_hubs_audit_log(space: DataSpace) -> None:
     log = LogStore(create_engine(sqlite_url(hub.root / "ledger.db")), hub.origin)
     actions = [parse_event(e).action for e in log.entries(0, log.size)]
     assert "task.refused" in actions
+
+
+def test_node_refuses_to_release_a_result_that_spells_a_patients_name(space: DataSpace) -> None:
+    node = space.nodes["hospital-a"]
+    before = node.egress
+    node.egress = EgressFilter([Identity(name="Group By", mrn="planted")])
+    try:
+        study = space.submit(StudyRequest(title="egress", kind="count", query=QUERY))
+        space.wait(study)
+    finally:
+        node.egress = before
+    event = _last_journal_event(space)
+    assert event["action"] == "task.refused"
+    assert "egress filter" in event["reason"] and "Group By" not in event["reason"]

@@ -19,11 +19,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from medspace.deid.text import normalise
 from medspace.store.vault import Identity
 
-#: Full-width digits, letters and separators as their ASCII forms, so ``１３８`` matches ``138``.
-_WIDE = str.maketrans({chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)} | {
-    "\u3000": " "})
 #: A run of digits possibly broken by spaces, dashes or dots, ending in a check ``X``.
 _NUMBER = re.compile(r"(?<![0-9])[0-9](?:[0-9 \-.]*[0-9])?[Xx]?")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
@@ -67,10 +65,10 @@ class EgressFilter:
         for identity in identities:
             for kind, value in (("id_number", identity.id_number), ("phone", identity.phone),
                                 ("mrn", identity.mrn)):
-                number = _digits(value.translate(_WIDE)) if value else ""
+                number = _digits(normalise(value)) if value else ""
                 if len(number) >= _SHORTEST_NUMBER:
                     self._numbers[number] = kind
-            name = " ".join(identity.name.translate(_WIDE).split()).lower()
+            name = " ".join(normalise(identity.name).split()).lower()
             if len(name.replace(" ", "")) >= _SHORTEST_NAME:
                 self._names.add(name)
                 self._longest_name_words = max(self._longest_name_words, len(name.split()))
@@ -81,7 +79,7 @@ class EgressFilter:
     def scan(self, payload: str) -> list[Hit]:
         """Every identifier of the node's patients in ``payload`` (text or JSON: ``\\u``
         escapes are read as the characters they stand for; positions are in the read text)."""
-        text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), payload).translate(_WIDE)
+        text = normalise(_JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), payload))
         hits = [Hit(self._numbers[number], m.start(), m.end())
                 for m in _NUMBER.finditer(text)
                 if (number := _digits(m.group())) in self._numbers]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 
 from medspace.analytics.counting import DisclosureRules, Refusal, count_task
+from medspace.deid.egress import EgressBlocked, EgressFilter
 from medspace.ledger import merkle
 from medspace.ledger.events import new_event, new_id
 from medspace.ledger.log import TransparencyLog
@@ -80,6 +82,8 @@ class Node:
     store: ClinicalStore
     rules: DisclosureRules = field(default_factory=DisclosureRules)
     auto_approval: AutoApproval = field(default_factory=AutoApproval)
+    egress: EgressFilter = field(default_factory=lambda: EgressFilter(()))
+    """The identifiers of this node's patients, which no result may carry out."""
 
 
 class HubUnavailable(RuntimeError):
@@ -260,10 +264,16 @@ class Agent:
             raise TaskRefused(f"the task's checkpoint is not witnessed: {exc}", core.id) from None
         await self._consistent_with_own_witness(task.authorization.checkpoint, core.id)
         try:
-            return await run_in_threadpool(compute, self.node.store, core.query,
-                                           self.node.rules)
+            payload = await run_in_threadpool(compute, self.node.store, core.query,
+                                              self.node.rules)
         except Refusal as refusal:
             raise TaskRefused(str(refusal), core.id) from None
+        try:
+            self.node.egress.check(json.dumps(payload, ensure_ascii=False))
+        except EgressBlocked as blocked:
+            log.error("egress filter, task %s: %s", core.id, blocked)
+            raise TaskRefused(f"egress filter: {blocked}", core.id) from None
+        return payload
 
     async def _consistent_with_own_witness(self, note: str, task_id: str) -> None:
         """Refuse unless the task's checkpoint extends, or is extended by, what we witnessed."""

@@ -26,7 +26,8 @@ _SURNAMES: tuple[tuple[str, float], ...] = (
     ("叶", 0.4), ("程", 0.4), ("苏", 0.3), ("魏", 0.3), ("吕", 0.3), ("丁", 0.3), ("任", 0.3),
     ("沈", 0.3), ("欧阳", 0.05), ("司马", 0.02), ("诸葛", 0.01),
 )  # fmt: skip
-_SURNAME_VALUES = tuple(s for s, _ in _SURNAMES)
+#: The surnames the generator draws from (also what the note scrubber knows as surnames).
+SURNAMES = tuple(s for s, _ in _SURNAMES)
 _SURNAME_CUM = tuple(accumulate(w for _, w in _SURNAMES))
 
 _MALE_CHARS = "伟强磊军勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯健俊帆帅旭宁龙林建国志文峰"
@@ -75,7 +76,7 @@ class Identity:
 
 def draw_surname(rng: random.Random) -> str:
     """A surname, weighted by how common it is."""
-    return rng.choices(_SURNAME_VALUES, cum_weights=_SURNAME_CUM)[0]
+    return rng.choices(SURNAMES, cum_weights=_SURNAME_CUM)[0]
 
 
 def draw_given_name(rng: random.Random, male: bool) -> str:
