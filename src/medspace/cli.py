@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from medspace.deid.cli import deid_app
 from medspace.demo import run_demo
 from medspace.hub.cli import init_command, serve_hub, space_app
 from medspace.ledger.cli import app as ledger_app
@@ -26,6 +27,7 @@ app.add_typer(space_app, name="space")
 app.add_typer(node_app, name="node")
 app.add_typer(participant_app, name="participant")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(deid_app, name="deid")
 app.command("hub")(serve_hub)
 app.command("witness")(serve_witness)
 app.command("synth")(synth)
