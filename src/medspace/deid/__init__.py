@@ -3,5 +3,7 @@
 Every record-level output of a node passes through a dataset's de-identification profile
 before it leaves; these modules supply the pieces: operators that transform one value
 (:mod:`medspace.deid.operators`), a recogniser that finds identifiers in clinical notes
-(:mod:`medspace.deid.text`) and the measures of what risk remains (:mod:`medspace.deid.risk`).
+(:mod:`medspace.deid.text`), the measures of what risk remains (:mod:`medspace.deid.risk`) and
+an anonymiser that reaches a target k (and l) by Mondrian partitioning
+(:mod:`medspace.deid.anonymise`).
 """
