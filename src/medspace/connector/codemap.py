@@ -87,9 +87,6 @@ class CodeMap:
             entries[key] = mapped
         return cls(entries, path)
 
-    def __bool__(self) -> bool:
-        return bool(self.entries)
-
     def extend(self, resource: Any) -> Any:
         """``resource`` with a coding of the mapped code added after every mapped coding."""
         if not self.entries:

@@ -59,34 +59,27 @@ def _reader(entry: Entry) -> str | None:
 
 
 def _fhir_routed(entries: list[Entry], quarantine: Quarantine) -> Iterator[Routed]:
-    ordered = sorted(entries, key=lambda e: _fhir_kind(e) != "Patient")
-    for entry in ordered:
-        line = _fhir_line(entry)
-        routed = fhir_bulk.route_line(entry["source"], entry["position"], _fhir_kind(entry),
-                                      line, quarantine)
+    resources = sorted(((e, *_fhir_resource(e)) for e in entries), key=lambda r: r[1] != "Patient")
+    for entry, kind, line in resources:
+        routed = fhir_bulk.route_line(entry["source"], entry["position"], kind, line, quarantine)
         if routed is not None:
             yield routed
 
 
-def _fhir_line(entry: Entry) -> str:
-    """The resource of an entry: a Bundle entry's ``resource``, else the record itself."""
+def _fhir_resource(entry: Entry) -> tuple[str, str]:
+    """The type and line of an entry's resource: a Bundle entry's ``resource``, else the
+    record itself."""
+    record = str(entry["record"])
     if entry["kind"] != "entry":
-        return str(entry["record"])
+        return str(entry["kind"]), record
     try:
-        resource = json.loads(entry["record"]).get("resource")
+        resource = json.loads(record).get("resource")
     except (ValueError, AttributeError):
-        return str(entry["record"])
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
-
-
-def _fhir_kind(entry: Entry) -> str:
-    if entry["kind"] != "entry":
-        return str(entry["kind"])
-    try:
-        resource = json.loads(_fhir_line(entry))
-    except ValueError:
-        return "entry"
-    return str(resource.get("resourceType")) if isinstance(resource, dict) else "entry"
+        return "entry", record
+    if not isinstance(resource, dict):
+        return "entry", record
+    line = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    return str(resource.get("resourceType")), line
 
 
 def _hl7_routed(entries: list[Entry], quarantine: Quarantine) -> Iterator[Routed]:

@@ -182,6 +182,19 @@ def _patients_bar(name: str) -> Iterator[Callable[[int, int], None]]:
         yield advance
 
 
+def _loaded(name: str, load: Callable[[Callable[[int, int], None]], IngestReport]
+            ) -> IngestReport:
+    """Run one load under a progress bar, print its summary, and say how to resume a failure."""
+    with _patients_bar(Path(name).name) as advance:
+        try:
+            result = load(advance)
+        except IngestError as exc:
+            raise fail(f"{name}: {exc}; what was committed stays, and running the same command "
+                       "again resumes") from None
+    out.print(result.to_text(), highlight=False)
+    return result
+
+
 @node_app.command("ingest")
 def ingest_command(
     folder: Annotated[Path, typer.Argument(help="The node's folder (after `medspace node join`).")],
@@ -222,31 +235,17 @@ def ingest_command(
         raise fail(f"not an export folder: {', '.join(missing)}")
     keys, vault = _ingest_keys(folder)
     codes = _code_map(code_map)
+    quarantine = folder / "quarantine"
     done: list[IngestReport] = []
     with ClinicalStore.open_duckdb(folder / "store.duckdb") as store:
         for export in exports:
-            with _patients_bar(export.name) as advance:
-                try:
-                    result = load_export(export, store, vault, *keys, advance,
-                                         batch_size=batch_size, mapping=mapping,
-                                         code_map=codes, source=fhir_server,
-                                         quarantine_dir=folder / "quarantine")
-                except IngestError as exc:
-                    raise fail(f"{export}: {exc}; what was committed stays, and running the "
-                               "same command again resumes") from None
-            out.print(result.to_text(), highlight=False)
-            done.append(result)
+            done.append(_loaded(str(export), lambda advance, export=export: load_export(
+                export, store, vault, *keys, advance, batch_size=batch_size, mapping=mapping,
+                code_map=codes, source=fhir_server, quarantine_dir=quarantine)))
         if inbox:
-            with _patients_bar("HL7 inbox") as advance:
-                try:
-                    result = load_inbox(Inbox.open(folder), store, vault, *keys, advance,
-                                        batch_size=batch_size, code_map=codes,
-                                        quarantine_dir=folder / "quarantine")
-                except IngestError as exc:
-                    raise fail(f"HL7 inbox: {exc}; running the same command again "
-                               "resumes") from None
-            out.print(result.to_text(), highlight=False)
-            done.append(result)
+            done.append(_loaded("HL7 inbox", lambda advance: load_inbox(
+                Inbox.open(folder), store, vault, *keys, advance, batch_size=batch_size,
+                code_map=codes, quarantine_dir=quarantine)))
     if report is not None:
         report.write_text(json.dumps([r.to_dict() for r in done], indent=2,
                                      ensure_ascii=False) + "\n", encoding="utf-8")
