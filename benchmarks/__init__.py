@@ -16,10 +16,11 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from rich.console import Console
@@ -37,6 +38,8 @@ console = Console(stderr=True)
 """Where progress and status go; stdout stays free for whoever pipes ``make bench``."""
 
 PG_ENV = "MEDSPACE_TEST_PG"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,18 @@ class Budget:
     def elapsed(self) -> float:
         """Seconds since the budget started."""
         return time.perf_counter() - self.start
+
+
+def best_of(run: Callable[[], T], repeats: int) -> tuple[float, T]:
+    """The fastest of ``repeats`` (at least one) timed runs, the least disturbed, and a result."""
+    started = time.perf_counter()
+    result = run()
+    best = time.perf_counter() - started
+    for _ in range(repeats - 1):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best, result
 
 
 def percentile(values: list[float], q: float) -> float:

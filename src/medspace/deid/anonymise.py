@@ -171,13 +171,18 @@ def _cut(
 
 def _generalise(values: pd.Series, box: np.ndarray) -> pd.Series:
     """Replace each value by its box's description, as strings (see :class:`Anonymised`)."""
-    groups = values.groupby(box)
     if _is_numeric(values):
+        groups = values.groupby(box)
         lo = groups.transform("min").astype(str)
         hi = groups.transform("max").astype(str)
         return lo.where(lo == hi, lo + "-" + hi)
-    labels = groups.agg(lambda s: "|".join(sorted(s.astype(str).unique())))
-    return pd.Series(labels.to_numpy()[box], index=values.index).astype(str)
+    ranks, uniques = pd.factorize(values, sort=True)
+    names = [str(u) for u in uniques]
+    pairs = np.unique(box * len(names) + ranks)
+    owners, members = np.divmod(pairs, len(names))
+    per_box = np.split(members, np.flatnonzero(np.diff(owners)) + 1)
+    labels = np.array(["|".join(names[m] for m in ms) for ms in per_box], dtype=object)
+    return pd.Series(labels[box], index=values.index, dtype=str)
 
 
 def _kl(values: pd.Series, box: np.ndarray, released: bool) -> float:
