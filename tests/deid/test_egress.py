@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medspace.deid.egress import EgressBlocked, EgressFilter
-from medspace.store.vault import Identity
+from medspace.deid.egress import EgressBlocked, EgressFilter, VaultEgressFilter
+from medspace.sqldb import create_engine, sqlite_url
+from medspace.store.vault import Identity, IdentityVault
 from medspace.wire.messages import Approval, TaskResult
 
 PATIENTS = [
@@ -84,3 +86,14 @@ def test_an_empty_vault_blocks_nothing() -> None:
 def test_scanning_never_fails_and_hits_lie_inside_the_text(text: str) -> None:
     for hit in EGRESS.scan(text):
         assert 0 <= hit.start < hit.end
+
+
+def test_the_vault_filter_blocks_a_patient_added_after_it_was_built(tmp_path: Path) -> None:
+    vault = IdentityVault(create_engine(sqlite_url(tmp_path / "vault.db")), b"V" * 32)
+    screen = VaultEgressFilter(vault)
+    screen.check("李雷 13912345678")
+    vault.put("ps:" + "a" * 32, Identity(name="李雷", mrn="M9", phone="13912345678"), None)
+    with pytest.raises(EgressBlocked):
+        screen.check("李雷")
+    vault.delete(["ps:" + "a" * 32])
+    screen.check("李雷 13912345678")

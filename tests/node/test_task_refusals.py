@@ -15,7 +15,7 @@ from medspace.hub.state import tasks
 from medspace.ledger.events import new_id, parse_event
 from medspace.ledger.store import LogStore
 from medspace.node.agent import Agent
-from medspace.node.setup import hub_client
+from medspace.node.setup import hub_client, open_vault
 from medspace.sqldb import create_engine, sqlite_url
 from medspace.store.vault import Identity
 from medspace.wire.messages import (
@@ -155,3 +155,34 @@ def test_node_refuses_to_release_a_result_that_spells_a_patients_name(space: Dat
     event = _last_journal_event(space)
     assert event["action"] == "task.refused"
     assert "egress filter" in event["reason"] and "Group By" not in event["reason"]
+
+
+def test_node_screens_for_a_patient_ingested_while_its_agent_runs(space: DataSpace) -> None:
+    vault = open_vault(space.root / "hospital-a")
+    person = "ps:" + "e" * 32
+    vault.put(person, Identity(name="Group By", mrn="planted-while-running"), None)
+    try:
+        space.wait(space.submit(StudyRequest(title="ingested", kind="count", query=QUERY)))
+        event = _last_journal_event(space)
+    finally:
+        vault.delete([person])
+    assert event["action"] == "task.refused"
+    assert "egress filter" in event["reason"] and "Group By" not in event["reason"]
+    space.wait(space.submit(StudyRequest(title="removed", kind="count", query=QUERY)))
+    assert _last_journal_event(space)["action"] == "result.released"
+
+
+def test_a_refusal_whose_reason_names_a_patient_is_sent_without_the_name(
+    space: DataSpace,
+) -> None:
+    vault = open_vault(space.root / "hospital-a")
+    person = "ps:" + "f" * 32
+    vault.put(person, Identity(name="王芳芳", mrn="planted-in-reason"), None)
+    try:
+        result = _handle(space, _resigned(space, {"kind": "王芳芳"}))
+    finally:
+        vault.delete([person])
+    assert result is not None and result.status == "refused"
+    assert "withheld" in (result.reason or "") and "王芳芳" not in (result.reason or "")
+    event = _last_journal_event(space)
+    assert event["action"] == "task.refused" and "王芳芳" not in event["reason"]

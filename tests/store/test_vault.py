@@ -168,3 +168,13 @@ def test_keys_and_identifiers_never_appear_in_reprs(vault: IdentityVault) -> Non
     assert repr(VAULT_KEY) not in text
     for value in ("张伟", "11010519491231002X", "13800138000", "MRN0001"):
         assert value not in text
+
+
+def test_every_write_moves_the_vault_version_seen_by_another_reader(engine: sa.Engine) -> None:
+    writer, reader = IdentityVault(engine, VAULT_KEY), IdentityVault(engine, VAULT_KEY)
+    seen = [reader.version()]
+    writer.put(pid(3), ALICE, None)
+    seen.append(reader.version())
+    writer.delete([pid(3)])
+    seen.append(reader.version())
+    assert seen[0] < seen[1] < seen[2]

@@ -10,17 +10,20 @@ logged and shown.
 Matching is by lookup, not by scanning for each identifier: the payload's candidate numbers
 (runs of digits) and candidate names (runs of Chinese characters, and word pairs for Latin
 names) are looked up in hashed sets, so a payload costs time in its own length whatever the
-size of the vault.
+size of the vault. :class:`VaultEgressFilter` keeps the sets in step with the vault: a
+patient ingested while the node runs is screened for from the next payload on.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from medspace.deid.text import normalise
-from medspace.store.vault import Identity
+from medspace.store.vault import Identity, IdentityVault
 
 #: A run of digits possibly broken by spaces, dashes or dots, ending in a check ``X``.
 _NUMBER = re.compile(r"(?<![0-9])[0-9](?:[0-9 \-.]*[0-9])?[Xx]?")
@@ -114,3 +117,38 @@ class EgressFilter:
         hits = self.scan(payload)
         if hits:
             raise EgressBlocked(hits)
+
+
+class Screen(Protocol):
+    """What the node asks of an egress filter: refuse a payload that holds an identifier."""
+
+    def check(self, payload: str) -> None:
+        """Raise :class:`EgressBlocked` if ``payload`` holds any of the node's identifiers."""
+
+
+class VaultEgressFilter:
+    """An :class:`EgressFilter` over a live vault, rebuilt whenever the vault has changed.
+
+    An ingest or an HL7 listener adds patients while the node's agent runs in another process;
+    each check first reads the vault's write counter (one small query) and, when it moved,
+    decrypts the vault again before screening.
+    """
+
+    def __init__(self, vault: IdentityVault) -> None:
+        self._vault = vault
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._filter = EgressFilter(())
+
+    def current(self) -> EgressFilter:
+        """The filter for the vault as it is now."""
+        with self._lock:
+            version = self._vault.version()
+            if version != self._version:
+                self._filter = EgressFilter(self._vault.identities())
+                self._version = version
+            return self._filter
+
+    def check(self, payload: str) -> None:
+        """Raise :class:`EgressBlocked` if ``payload`` holds an identifier the vault holds now."""
+        self.current().check(payload)

@@ -23,7 +23,7 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 
 from medspace.analytics.counting import DisclosureRules, Refusal, count_task
-from medspace.deid.egress import EgressBlocked, EgressFilter
+from medspace.deid.egress import EgressBlocked, EgressFilter, Screen
 from medspace.ledger import merkle
 from medspace.ledger.events import new_event, new_id
 from medspace.ledger.log import TransparencyLog
@@ -82,8 +82,8 @@ class Node:
     store: ClinicalStore
     rules: DisclosureRules = field(default_factory=DisclosureRules)
     auto_approval: AutoApproval = field(default_factory=AutoApproval)
-    egress: EgressFilter = field(default_factory=lambda: EgressFilter(()))
-    """The identifiers of this node's patients, which no result may carry out."""
+    egress: Screen = field(default_factory=lambda: EgressFilter(()))
+    """The identifiers of this node's patients, which nothing the node sends may carry."""
 
 
 class HubUnavailable(RuntimeError):
@@ -194,7 +194,7 @@ class Agent:
 
     async def _post(self, path: str, kind: str, body: dict[str, Any],
                     params: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
-        signed = self.node.key.sign(kind, body)
+        signed = await self._sign(kind, body)
         response = await self.client.post(self.hub_url + path, json=signed.model_dump(),
                                           params=params, timeout=timeout)
         if response.status_code != 200:
@@ -211,8 +211,7 @@ class Agent:
             answer = {"status": refusal.status,
                       "content_type": "text/x.tlog.size" if size_reply else "text/plain",
                       "text": f"{refusal.size}\n" if size_reply else refusal.reason}
-        self.queue("witness", self.node.key.sign(COSIGNATURE_KIND,
-                                                 {"id": request["id"], **answer}))
+        self.queue("witness", await self._sign(COSIGNATURE_KIND, {"id": request["id"], **answer}))
 
     async def _decide(self, study: dict[str, Any]) -> None:
         decided = await run_in_threadpool(self.node.state.decision, study["id"])
@@ -226,7 +225,7 @@ class Agent:
         approval = Approval(study=study["id"], node=self.node.id, decision=decided,
                             decided_by="auto-approval" if decided == "permit" else "committee",
                             reason="the hospital's standing rule")
-        self.queue("work", self.node.key.sign(APPROVAL_KIND, approval.model_dump()))
+        self.queue("work", await self._sign(APPROVAL_KIND, approval.model_dump()))
 
     async def handle_task(self, message: SignedMessage) -> TaskResult | None:
         """Check, compute, journal and release — or refuse with a logged reason."""
@@ -269,7 +268,7 @@ class Agent:
         except Refusal as refusal:
             raise TaskRefused(str(refusal), core.id) from None
         try:
-            self.node.egress.check(json.dumps(payload, ensure_ascii=False))
+            await self._screen(payload)
         except EgressBlocked as blocked:
             log.error("egress filter, task %s: %s", core.id, blocked)
             raise TaskRefused(f"egress filter: {blocked}", core.id) from None
@@ -332,6 +331,11 @@ class Agent:
         return result
 
     async def _refuse(self, task_id: str | None, reason: str) -> TaskResult | None:
+        try:
+            await self._screen(reason)
+        except EgressBlocked as blocked:
+            log.error("egress filter, refusal of task %s: %s", task_id, blocked)
+            reason = f"refused; the reason was withheld, egress filter: {blocked}"
         index, event = await self._journal("task.refused", f"task:{task_id or 'unreadable'}",
                                            "deny", reason=reason[:500])
         log.warning("refused task %s: %s", task_id, reason)
@@ -343,8 +347,22 @@ class Agent:
         await self._finish(result)
         return result
 
+    async def _screen(self, content: object) -> None:
+        """Raise :class:`EgressBlocked` if ``content`` holds one of this node's identifiers."""
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        await run_in_threadpool(self.node.egress.check, text)
+
+    async def _sign(self, kind: str, body: dict[str, Any]) -> SignedMessage:
+        """Sign a message for the hub: the one way out of the node, so every message sent is
+        screened by the egress filter first, the journal event it carries decoded, and a
+        blocked one is never signed."""
+        await self._screen(body)
+        if isinstance(body.get("event"), str):
+            await self._screen(base64.b64decode(body["event"]).decode("utf-8", "replace"))
+        return self.node.key.sign(kind, body)
+
     async def _finish(self, result: TaskResult) -> None:
-        signed = self.node.key.sign(RESULT_KIND, result.model_dump())
+        signed = await self._sign(RESULT_KIND, result.model_dump())
         await run_in_threadpool(self.node.state.finish, result.task, result.status,
                                 signed.model_dump_json())
         self.queue("work", signed)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from medspace.deid.egress import EgressFilter
+from medspace.deid.egress import VaultEgressFilter
 from medspace.keyfiles import private_secret, read_private, write_private
 from medspace.ledger.cosignature import Cosigner
 from medspace.ledger.keys import load_key, write_key
@@ -100,7 +100,7 @@ def open_node(root: Path) -> tuple[Node, str]:
                         [parse_vkey(log.key) for log in trust.policy.logs]),
         store=store,
         auto_approval=AutoApproval(kinds=frozenset(config.get("auto_approve_kinds", []))),
-        egress=EgressFilter(open_vault(root).identities()),
+        egress=VaultEgressFilter(open_vault(root)),
     )
     return node, config["hub_url"]
 

@@ -45,6 +45,13 @@ vault_table = sa.Table(
     sa.Column("nonce", sa.LargeBinary, nullable=False),
     sa.Column("ciphertext", sa.LargeBinary, nullable=False),
 )
+version_table = sa.Table(
+    "identity_vault_version",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+"""One row counting the vault's writes, so a reader knows without decrypting when it changed."""
 
 
 class VaultError(Exception):
@@ -98,6 +105,13 @@ def _check_format(value: str, pattern: str, what: str) -> None:
         raise VaultError(f"not a {what}")
 
 
+def _bump(conn: sa.Connection) -> None:
+    """Count a write, inside the writing transaction."""
+    if not conn.execute(version_table.update().values(version=version_table.c.version + 1)
+                        ).rowcount:
+        conn.execute(version_table.insert().values(id=1, version=1))
+
+
 def _associated_data(person_id: str, linkage_token: str | None) -> bytes:
     return b"\x00".join((_FORMAT, person_id.encode(), (linkage_token or "").encode()))
 
@@ -113,7 +127,7 @@ class IdentityVault:
         self._aead = AESGCM(vault_key)
         check = hmac.new(vault_key, b"medspace-vault-key-check", hashlib.sha256)
         self._key_check_hex = check.hexdigest()[:32]
-        _metadata.create_all(engine, tables=[vault_table], checkfirst=True)
+        _metadata.create_all(engine, tables=[vault_table, version_table], checkfirst=True)
 
     def __repr__(self) -> str:
         return f"IdentityVault({self._engine.url.render_as_string(hide_password=True)})"
@@ -148,6 +162,7 @@ class IdentityVault:
                 conn.execute(vault_table.delete().where(
                     vault_table.c.person_id.in_(ids[start:start + _DELETE_CHUNK])))
             conn.execute(vault_table.insert(), list(sealed.values()))
+            _bump(conn)
 
     def delete(self, person_ids: Iterable[str]) -> None:
         """Remove the identities of persons who no longer exist (merged into another)."""
@@ -156,6 +171,13 @@ class IdentityVault:
             for start in range(0, len(ids), _DELETE_CHUNK):
                 conn.execute(vault_table.delete().where(
                     vault_table.c.person_id.in_(ids[start:start + _DELETE_CHUNK])))
+            _bump(conn)
+
+    def version(self) -> int:
+        """A number that changes with every write: the egress filter rebuilds when it moves,
+        whichever process (an ingest, a listener) wrote."""
+        with self._reader.connect() as conn:
+            return conn.execute(sa.select(version_table.c.version)).scalar() or 0
 
     def identities(self) -> Iterator[Identity]:
         """Every identity the vault holds, decrypted: for the node's egress filter, which must
