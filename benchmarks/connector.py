@@ -1,6 +1,6 @@
 """The hospital connector: ingest throughput against the bare parse, and memory on 1 GB.
 
-What the issue asks for, and its targets:
+What is asked of it, and its targets:
 
 * ingest throughput in resources/s (FHIR NDJSON, FHIR Bundles) and messages/s (HL7 v2), each
   against the bare parse of the same files with the same parser library, as a ratio — ≤ 1.5×;
@@ -149,7 +149,7 @@ def section() -> str:
         "batch — as `medspace node ingest` does. *Bare parse* reads the same files with the "
         "same parser and nothing else: `json.loads` per NDJSON line or Bundle file, "
         "`hl7.parse` (python-hl7) per message. The memory run ingests about 1 GB of NDJSON "
-        "in a process of its own and reads its peak resident set. Targets are the issue's.",
+        "in a process of its own and reads its peak resident set. Targets are the project's.",
         "",
         figure_table(figures),
         f"Reading it: the furthest from the ≤ 1.5× target is {worst.name.split(':')[0]}, whose "

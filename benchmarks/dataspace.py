@@ -1,6 +1,6 @@
 """The data space end to end: a study's round trip, and a federated count against one database.
 
-What the issue asks for, and the targets it sets:
+What is asked of it, and the targets set for it:
 
 * the task round-trip overhead on loopback (hub dispatch → 5 nodes → combined result) for a
   trivial task, p50 and p95 — p50 ≤ 50 ms (a Flower round measured ~12 s on this kind of
@@ -260,7 +260,7 @@ def round_trip(directory: Path) -> tuple[list[Figure], str]:
                percentile(rounds.wall_ms, 50), "ms",
                note=f"p95 {number(percentile(rounds.wall_ms, 95))} ms; includes the submit's "
                     "own log append and the final result.released append"),
-        Figure("Flower round (~12 s, the issue's figure) / our p50", FLOWER_ROUND_MS / p50, "×",
+        Figure("Flower round (~12 s on this kind of machine) / our p50", FLOWER_ROUND_MS / p50, "×",
                note="how many of our rounds fit in one Flower round"),
         Figure("CPU per study: the hub's process", rounds.cpu_ms_per_study("the hub"), "ms"),
         Figure("CPU per study: each node's process (mean of 5)", node_cpu, "ms"),
@@ -408,7 +408,7 @@ def section() -> str:
         "the nodes call out to the hub with signed long polls, and a researcher submits signed "
         "count studies over HTTPS and waits for each result with a long poll. All seven "
         "processes share the machine's 2 cores, where a deployment would give each party its "
-        "own machine. Targets are the issue's: round trip p50 ≤ 50 ms (a Flower round "
+        "own machine. Targets are the project's: round trip p50 ≤ 50 ms (a Flower round "
         "measured ~12 s on this kind of machine); federated count over 5 × 1,000,000 patients "
         "≤ 2× the same query on one DuckDB of 5,000,000.",
         "",
@@ -418,7 +418,7 @@ def section() -> str:
         f"After one warm-up study, up to {ROUND_TRIPS} count studies (C34 by sex; at most "
         f"{ROUND_TRIP_SECONDS:.0f} s) are submitted one after another, each once the previous "
         "one has its result, and each with an age bound no study before it used, so every node "
-        "compiles every query afresh. The issue's round trip — hub dispatch → 5 nodes → combined "
+        "compiles every query afresh. The round trip — hub dispatch → 5 nodes → combined "
         "result — runs from the study's first logged `task.dispatched` to the hub's logged "
         "`result.released`, and holds, for each hospital, a **witnessed checkpoint covering "
         "its task's dispatch — cosigned by a quorum of the regulator and 4 of the 5 hospitals' "

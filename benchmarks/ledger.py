@@ -1,6 +1,6 @@
-"""The audit ledger against the issue's targets: appends, proofs, bytes on disk, witnessing.
+"""The audit ledger against its targets: appends, proofs, bytes on disk, witnessing.
 
-What the issue asks for, and the targets it sets:
+What is asked of it, and the targets set for it:
 
 * durable appends/s, single and batched — ≥ 20,000 batched durable appends/s (Tessera's POSIX
   backend: 1,500–10,000 writes/s);
@@ -413,7 +413,7 @@ class AppendPlan:
 def append_plans() -> list[AppendPlan]:
     """The append measurements; the first, one commit per entry, is the in-run baseline.
 
-    SQLite's batched runs append 100,000 entries, as the issue asks; PostgreSQL's are smaller
+    SQLite's batched runs append 100,000 entries, as the target asks; PostgreSQL's are smaller
     to keep ``make bench`` within its time.
     """
     return [
@@ -805,7 +805,7 @@ def proofs_section(log: LargeLog) -> str:
         "single entries to it through a `Sequencer`, as a log serving proofs keeps "
         "appending. Verifications run `merkle.verify_inclusion` / `verify_consistency` on the "
         f"proofs of the warm pass. Each pass is bounded to {PROOF_QUERIES:,} queries and "
-        f"{PROOF_SECONDS:.0f} s. The issue's 5,000/s target is applied to verification too.",
+        f"{PROOF_SECONDS:.0f} s. The 5,000/s target is applied to verification too.",
         "",
         table(figures),
         _proofs_reading(log),
@@ -859,7 +859,7 @@ def bytes_section(log: LargeLog, payloads: Payloads) -> str:
     return "\n".join([
         "### Bytes per entry on disk",
         "",
-        f"The {log.size:,}-entry log above. The issue sets no target. Per-table figures are "
+        f"The {log.size:,}-entry log above. No target is set. Per-table figures are "
         "page bytes from SQLite's `dbstat`, indexes included. The tree stores every perfect "
         "subtree hash (about two 32-byte hashes per entry) so that proofs never re-hash the "
         "log. Logs written in smaller commits also store one signed checkpoint (~200 B) per "
@@ -1123,7 +1123,7 @@ def witness_section(results: list[PhaseResult]) -> str:
 
 def summary_section(runs: list[AppendRun], log: LargeLog,
                     witnessed: list[PhaseResult]) -> str:
-    """The issue's targets, one row each, with the figure that answers it."""
+    """The targets, one row each, with the figure that answers it."""
     figures: list[Figure] = []
     sqlite_batched = [r for r in runs if r.backend == "sqlite" and "Sequencer" in r.mode
                       and not r.mode.startswith("single")]
@@ -1170,7 +1170,7 @@ def section() -> str:
         f"Entries are {payloads.size}-byte audit events (RFC 8785 canonical JSON, the real "
         "schema), each unique; every append is durable (SQLite: WAL, `synchronous=FULL`; "
         "PostgreSQL on loopback with the durability settings shown in the machine table) "
-        "and signs a real Ed25519 checkpoint. Targets are the issue's: ≥ 20,000 batched durable "
+        "and signs a real Ed25519 checkpoint. Targets are the project's: ≥ 20,000 batched durable "
         "appends/s (Tessera's POSIX backend: 1,500–10,000 writes/s); ≥ 5,000 proofs/s at "
         "1,000,000 entries; append → witnessed checkpoint p95 ≤ 2 s (Tessera integrates in "
         "1–10 s, Sigsum in 5–10 min). *Figure / target* above 1 meets a ≥ target, below 1 "

@@ -244,7 +244,7 @@ def section() -> str:
         "generating the rows. The queries are the store's own: `count_by` of the C34 cohort "
         f"as of {AS_OF.isoformat()} grouped by sex and 10-year age band, and `cohort_size` of "
         f"it; each repeated up to {QUERY_REPEATS} times (at most {QUERY_SECONDS:.0f} s), "
-        "median reported. The issue sets no targets here; these were the figures "
+        "median reported. No targets are set here; these were the figures "
         "`tests/store/bench_load.py` printed by hand. " + postgres_note,
         "",
         table(figures + postgres),
