@@ -93,3 +93,14 @@ def test_the_cli_names_a_missing_column(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["deid", "risk", str(source), "--quasi", "zip"])
     assert result.exit_code != 0
     assert "no column zip" in result.output
+
+
+def test_notes_leave_scrubbed_of_names_and_numbers_by_every_built_in_profile() -> None:
+    notes = pd.DataFrame({"notes": ["患者王建国，电话13812345678，于2023-04-18入院。", None],
+                          "patient": ["p1", "p2"]})
+    for name in ("hipaa-safe-harbor", "cn-health", "gdpr-pseudonymisation"):
+        out = apply_profile(notes, load_profile(name), KEY, patient="patient")
+        scrubbed = out.loc[0, "notes"]
+        assert "王建国" not in scrubbed and "13812345678" not in scrubbed
+        assert "[PHONE]" in scrubbed and "入院" in scrubbed
+        assert pd.isna(out.loc[1, "notes"])

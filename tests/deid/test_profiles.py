@@ -56,6 +56,11 @@ def test_a_profile_silent_about_a_direct_identifier_is_refused() -> None:
         parse_profile(_profile(phone=None), "custom.yaml")
 
 
+def test_a_profile_keeping_free_text_notes_is_refused() -> None:
+    with pytest.raises(ProfileError, match="notes: free text would leave by 'keep'"):
+        parse_profile(_profile(notes={"action": "keep"}), "custom.yaml")
+
+
 def test_an_unknown_action_or_key_is_refused_with_its_place() -> None:
     with pytest.raises(ProfileError, match=r"custom\.yaml: fields\.name\.action"):
         parse_profile(_profile(name={"action": "blur"}), "custom.yaml")

@@ -17,6 +17,7 @@ import pandas as pd
 
 from medspace.deid import operators
 from medspace.deid.profiles import Profile, Rule
+from medspace.deid.text import scrub
 
 _DATE_LEVELS = ("month", "year", "5-year")
 _PLACE_LEVELS = ("city", "province")
@@ -65,6 +66,8 @@ def _operator(field: str, rule: Rule, key: bytes) -> Callable[[Any], Any]:
         return lambda v: v
     if rule.action == "suppress":
         return operators.suppress
+    if rule.action == "scrub":
+        return lambda v: None if (text := _text(v)) is None else scrub(text)
     if rule.action == "mask":
         start, end = rule.keep_start or 3, rule.keep_end or 4
         return lambda v: operators.mask(_text(v), start, end)

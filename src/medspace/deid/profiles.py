@@ -12,7 +12,8 @@ A profile is a YAML document a hospital can read and extend::
 Every field a record may carry is classed (``DIRECT_IDENTIFIERS``, ``QUASI_IDENTIFIERS``); a
 profile must say what happens to every direct identifier, and may only remove, pseudonymise or
 encrypt it — a profile that would let one through (``keep``, a generalisation, or silence) is
-refused when it is loaded, with the field named. The three built-in profiles live beside this
+refused when it is loaded, with the field named. Free text (``FREE_TEXT``) leaves scrubbed or
+not at all. The three built-in profiles live beside this
 module (``profiles/*.yaml``) and load through the same checks as a hospital's own.
 """
 
@@ -36,12 +37,17 @@ QUASI_IDENTIFIERS: tuple[str, ...] = (
     "birth_date", "age", "sex", "zip", "region", "admission_date", "discharge_date",
     "death_date", "occupation", "ethnicity",
 )  # fmt: skip
+#: Fields of free text (clinical notes, report conclusions): they name people in passing, so
+#: they may only leave scrubbed of every identifier :mod:`medspace.deid.text` finds, or not at all.
+FREE_TEXT: tuple[str, ...] = ("notes",)
+FREE_TEXT_ACTIONS = frozenset({"drop", "suppress", "scrub"})
 #: What may happen to a direct identifier: it leaves removed, as a keyed pseudonym (reversible
 #: only with the hospital's key when encrypted), or masked down to a few digits.
 REMOVING_ACTIONS = frozenset({"drop", "suppress", "pseudonym", "encrypt", "mask"})
 
 Action = Literal[
     "keep", "drop", "suppress", "mask", "pseudonym", "encrypt", "generalise", "shift", "top_code",
+    "scrub",
 ]  # fmt: skip
 BUILT_IN = ("hipaa-safe-harbor", "cn-health", "gdpr-pseudonymisation")
 
@@ -92,6 +98,12 @@ def _problems(profile: Profile) -> list[str]:
         elif rule.action not in REMOVING_ACTIONS:
             problems.append(f"{field}: a direct identifier would leave by '{rule.action}' "
                             f"(use one of {', '.join(sorted(REMOVING_ACTIONS))})")
+    for field in FREE_TEXT:
+        rule = profile.fields.get(field)
+        if rule is not None and rule.action not in FREE_TEXT_ACTIONS:
+            allowed = ", ".join(sorted(FREE_TEXT_ACTIONS))
+            problems.append(f"{field}: free text would leave by '{rule.action}' with the names "
+                            f"and numbers in it (use one of {allowed})")
     for field, rule in profile.fields.items():
         if rule.action == "generalise" and rule.to is None:
             problems.append(f"{field}: 'generalise' needs 'to'")
