@@ -1,19 +1,12 @@
-"""A profile applied to a table, and `medspace deid risk|apply` on a CSV."""
+"""A profile applied to a table: each column through its field's operator."""
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from medspace.cli import app
 from medspace.deid.apply import ApplyError, apply_profile
 from medspace.deid.profiles import load_profile
-from medspace.keyfiles import write_private
 
 KEY = b"K" * 32
 ROWS = pd.DataFrame({
@@ -59,40 +52,6 @@ def test_gdpr_shifts_each_patients_dates_together() -> None:
 def test_shifting_without_a_patient_column_says_what_is_missing() -> None:
     with pytest.raises(ApplyError, match="needs the patient column"):
         apply_profile(ROWS, load_profile("gdpr-pseudonymisation"), KEY, fields={"姓名": "name"})
-
-
-def test_the_cli_measures_risk_and_writes_its_figures(tmp_path: Path) -> None:
-    source = tmp_path / "extract.csv"
-    ROWS.to_csv(source, index=False)
-    report = tmp_path / "risk.json"
-    result = CliRunner().invoke(app, ["deid", "risk", str(source), "--quasi", "birth_date,sex",
-                                      "--sensitive", "diagnosis", "--report", str(report)])
-    assert result.exit_code == 0, result.output
-    figures = json.loads(report.read_text())
-    assert figures["k_anonymity"] == 1
-    assert figures["l_diversity_distinct"] == 1
-    assert "k_anonymity" in result.output
-
-
-def test_the_cli_applies_a_profile_and_names_what_it_dropped(tmp_path: Path) -> None:
-    source, target, key = tmp_path / "extract.csv", tmp_path / "out.csv", tmp_path / "key"
-    ROWS.to_csv(source, index=False)
-    write_private(key, os.urandom(32))
-    result = CliRunner().invoke(app, ["deid", "apply", str(source), "--profile", "cn-health",
-                                      "--key", str(key), "--out", str(target),
-                                      "--fields", "姓名=name"])
-    assert result.exit_code == 0, result.output
-    written = target.read_text(encoding="utf-8")
-    assert "王芳" not in written and "13812345678" not in written
-    assert "dropped: 姓名" in result.output
-
-
-def test_the_cli_names_a_missing_column(tmp_path: Path) -> None:
-    source = tmp_path / "extract.csv"
-    ROWS.to_csv(source, index=False)
-    result = CliRunner().invoke(app, ["deid", "risk", str(source), "--quasi", "zip"])
-    assert result.exit_code != 0
-    assert "no column zip" in result.output
 
 
 def test_notes_leave_scrubbed_of_names_and_numbers_by_every_built_in_profile() -> None:

@@ -308,3 +308,9 @@ def test_shift_date_moves_a_date_by_the_given_days() -> None:
 
 def test_suppress_removes_the_value() -> None:
     assert suppress("张三") is None
+
+
+def test_a_district_written_after_its_province_and_city_generalises() -> None:
+    assert generalise_place("江苏省苏州市吴中区", "city") == "苏州市"
+    assert generalise_place("北京市海淀区", "city") == "北京市"
+    assert generalise_place("江苏省苏州市", "province") == "江苏省"

@@ -186,9 +186,26 @@ def generalise_place(place: str | None, to: Literal["city", "province"]) -> str 
     return CITIES[code[:4]]
 
 
+def _full_names() -> dict[str, str]:
+    """Each district as written with its province and city before it (``江苏省苏州市吴中区``,
+    ``苏州市吴中区``, ``北京市海淀区``), by code."""
+    names: dict[str, str] = {}
+    for d in DIVISIONS:
+        for written in (d.province + d.city + d.district, d.city + d.district):
+            names[written] = d.code
+        names[d.province + d.city] = d.code[:4]
+    return names
+
+
+_FULL_NAMES = _full_names()
+
+
 def _code_of_name(name: str) -> str:
-    """The code of the district, city or province with this name; a name shared by a city and
-    its province (``北京市``) is the city, a name shared by unrelated divisions is refused."""
+    """The code of the district, city or province with this name, written alone or after its
+    province and city; a name shared by a city and its province (``北京市``) is the city, a
+    name shared by unrelated divisions is refused."""
+    if name in _FULL_NAMES:
+        return _FULL_NAMES[name]
     codes = [d.code for d in DIVISIONS if d.district == name]
     codes += [code for code, city in CITIES.items() if city == name]
     codes += [code for code, province in PROVINCES.items() if province == name]
