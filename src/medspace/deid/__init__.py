@@ -5,5 +5,7 @@ before it leaves; these modules supply the pieces: operators that transform one 
 (:mod:`medspace.deid.operators`), a recogniser that finds identifiers in clinical notes
 (:mod:`medspace.deid.text`), the measures of what risk remains (:mod:`medspace.deid.risk`) and
 an anonymiser that reaches a target k (and l) by Mondrian partitioning
-(:mod:`medspace.deid.anonymise`).
+(:mod:`medspace.deid.anonymise`), the reports a privacy officer reads
+(:mod:`medspace.deid.report`) and the node's last line, the egress filter
+(:mod:`medspace.deid.egress`).
 """
