@@ -38,6 +38,7 @@ from benchmarks.store import Loaded, fill
 from medspace.analytics.counting import DisclosureRules, count_task
 from medspace.demo.local import Filler, LocalDataSpace, build, countable_rows
 from medspace.demo.services import services
+from medspace.store.consent import DEFAULTS, ConsentRule
 from medspace.store.engine import ClinicalStore
 from medspace.store.load import load
 from medspace.wire.messages import StudyRequest
@@ -368,15 +369,17 @@ def federated_against_single(directory: Path) -> tuple[list[Figure], str]:
 
 def _single_runs(store: ClinicalStore, bar: Progress, task: TaskID
                  ) -> tuple[list[float], dict[str, Any]]:
-    """``count_task`` on the single store: one warm-up, then up to BIG_REPEATS timed runs."""
+    """``count_task`` on the single store, with the consent filter a node applies: one warm-up,
+    then up to BIG_REPEATS timed runs."""
     rules = DisclosureRules()
-    answer = count_task(store, BIG_QUERY, rules)
+    consent = ConsentRule("research", dt.datetime.now(dt.UTC).date(), DEFAULTS["research"])
+    answer = count_task(store, BIG_QUERY, rules, consent)
     bar.update(task, advance=1)
     samples: list[float] = []
     budget = Budget(BIG_REPEATS, BIG_SECONDS)
     while not budget.expired(len(samples)):
         started = time.perf_counter()
-        answer = count_task(store, BIG_QUERY, rules)
+        answer = count_task(store, BIG_QUERY, rules, consent)
         samples.append((time.perf_counter() - started) * 1000)
         bar.update(task, advance=1)
     return samples, answer

@@ -113,8 +113,16 @@ def test_node_refuses_a_task_for_a_study_it_has_not_approved(space: DataSpace) -
 
 
 def test_node_refuses_a_task_whose_dispatch_is_not_in_the_log(space: DataSpace) -> None:
-    result = _handle(space, _resigned(space, {"query": {**QUERY, "group_by": ["age_band"]}}))
+    result = _handle(space, _resigned(space, {}))
     _assert_refused(space, result, "not its dispatch")
+
+
+def test_node_refuses_a_task_asking_other_than_the_study_it_approved(space: DataSpace) -> None:
+    result = _handle(space, _resigned(space, {"query": {**QUERY, "group_by": ["age_band"]}}))
+    _assert_refused(space, result, "something other than the study")
+    result = _handle(space, _resigned(space, {"kind": "count", "query": {"cohort": {
+        "as_of": AS_OF.isoformat()}, "group_by": ["sex"]}}))
+    _assert_refused(space, result, "something other than the study")
 
 
 def test_node_refuses_a_task_addressed_to_another_node(space: DataSpace) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medspace.store.cohort import Cohort, CohortError, cohort_size, count_by
+from medspace.store.consent import ConsentRule
 from medspace.store.engine import ClinicalStore
 
 QUERY_FIELDS = {"cohort", "group_by", "age_band_width"}
@@ -32,9 +33,13 @@ class DisclosureRules:
 
 
 def count_task(
-    store: ClinicalStore, query: dict[str, Any], rules: DisclosureRules
+    store: ClinicalStore, query: dict[str, Any], rules: DisclosureRules, consent: ConsentRule
 ) -> dict[str, Any]:
-    """Answer a count query on ``store`` under ``rules``; raise Refusal when it may not."""
+    """Answer a count query on ``store`` under ``rules``, counting only the patients whose
+    consent lets them count for the study's purpose; raise Refusal when it may not answer.
+
+    The complement rule compares with everyone who may count, so a revoked patient is no
+    part of either side."""
     unknown = set(query) - QUERY_FIELDS
     if unknown:
         raise Refusal(f"unknown query fields: {', '.join(sorted(unknown))}")
@@ -42,11 +47,11 @@ def count_task(
         cohort = Cohort.from_mapping(query.get("cohort") or {})
         group_by = list(query.get("group_by") or [])
         width = query.get("age_band_width", 10)
-        rows = count_by(store, cohort, group_by, width)
+        rows = count_by(store, cohort, group_by, width, consent)
         size = sum(row[-1] for row in rows)
         if size < rules.min_cohort:
             raise Refusal(f"the cohort holds fewer than {rules.min_cohort} patients here")
-        everyone = cohort_size(store, Cohort(as_of=cohort.as_of))
+        everyone = cohort_size(store, Cohort(as_of=cohort.as_of), consent)
         if everyone - size < rules.min_cohort:
             raise Refusal(f"fewer than {rules.min_cohort} patients here are outside the cohort")
     except CohortError as exc:

@@ -58,7 +58,7 @@ _SYSTEM_OF_PATTERN = {ICD10_PATTERN: "icd10", ATC_PATTERN: "atc", LOINC_PATTERN:
 _NORMALISE: dict[str, Callable[[str], str]] = {"icd10": icd10, "atc": atc, "loinc": loinc,
                                                "ucum": ucum}
 _KINDS: dict[str, Kind] = {"TEXT": "text", "DATE": "date", "DOUBLE PRECISION": "number"}
-_DERIVED = frozenset({"person_id", "visit_id", "record_id"})
+_DERIVED = frozenset({"person_id", "visit_id", "record_id", "recorded_ms"})
 #: Header names that hold direct identifiers in Chinese and English exports: a safety net for
 #: identifiers a mapping file does not declare (compared case-folded, without spaces, ``_``, ``-``).
 _KNOWN_IDENTIFIERS = frozenset({

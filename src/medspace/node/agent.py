@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ from medspace.ledger.trust import Trust, TrustError
 from medspace.ledger.witness import Witness, WitnessRefusal, format_add_checkpoint
 from medspace.node.checks import TaskRefused, check_authorization, open_task
 from medspace.node.state import NodeState, Replay
+from medspace.store.consent import DEFAULTS, ConsentDefault, ConsentRule
 from medspace.store.engine import ClinicalStore
 from medspace.wire.messages import (
     APPROVAL_KIND,
@@ -52,7 +54,7 @@ from medspace.wire.signing import SignedMessage, WireKey
 
 log = logging.getLogger(__name__)
 
-Compute = Callable[[ClinicalStore, dict[str, Any], DisclosureRules], dict[str, Any]]
+Compute = Callable[[ClinicalStore, dict[str, Any], DisclosureRules, ConsentRule], dict[str, Any]]
 TASK_KINDS: dict[str, Compute] = {"count": count_task}
 
 
@@ -84,6 +86,9 @@ class Node:
     auto_approval: AutoApproval = field(default_factory=AutoApproval)
     egress: Screen = field(default_factory=lambda: EgressFilter(()))
     """The identifiers of this node's patients, which nothing the node sends may carry."""
+    consent_defaults: Mapping[str, ConsentDefault] = field(default_factory=lambda: DEFAULTS)
+    """Who counts, per purpose, where a patient has recorded no decision (the jurisdiction's
+    opt-in or opt-out)."""
 
 
 class HubUnavailable(RuntimeError):
@@ -220,7 +225,7 @@ class Agent:
                 return
             await run_in_threadpool(self.node.state.decide, study["id"], "permit",
                                     "auto-approval", "the hospital's standing rule", now_ms(),
-                                    str(study["request"]))
+                                    study["request"])
             decided = "permit"
         approval = Approval(study=study["id"], node=self.node.id, decision=decided,
                             decided_by="auto-approval" if decided == "permit" else "committee",
@@ -255,8 +260,18 @@ class Agent:
         compute = TASK_KINDS.get(core.kind)
         if compute is None:
             raise TaskRefused(f"unknown task kind {core.kind!r}", core.id)
-        if await run_in_threadpool(self.node.state.decision, core.study) != "permit":
+        approved = await run_in_threadpool(self.node.state.approved, core.study)
+        if approved is None:
             raise TaskRefused(f"this hospital has not approved {core.study}", core.id)
+        if (core.kind, core.query) != (approved.get("kind"), approved.get("query")):
+            raise TaskRefused(f"the task asks for something other than the study {core.study} "
+                              "this hospital approved", core.id)
+        purpose = approved.get("purpose", "research")
+        if purpose not in self.node.consent_defaults:
+            raise TaskRefused(f"the study's purpose {purpose!r} has no consent rule here",
+                              core.id)
+        consent = ConsentRule(purpose, dt.datetime.now(dt.UTC).date(),
+                              self.node.consent_defaults[purpose])
         try:
             await run_in_threadpool(check_authorization, task, self.node.trust)
         except TrustError as exc:
@@ -264,7 +279,7 @@ class Agent:
         await self._consistent_with_own_witness(task.authorization.checkpoint, core.id)
         try:
             payload = await run_in_threadpool(compute, self.node.store, core.query,
-                                              self.node.rules)
+                                              self.node.rules, consent)
         except Refusal as refusal:
             raise TaskRefused(str(refusal), core.id) from None
         try:

@@ -7,7 +7,9 @@ computed anew. Study decisions are the hospital's own record of what it allowed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -80,17 +82,29 @@ class NodeState:
                          .values(status=status, result=result))
 
     def decide(self, study: str, decision: str, decided_by: str, reason: str | None,
-               now_ms: int, request: str) -> None:
-        """Record the hospital's decision on a study (the first decision stands)."""
+               now_ms: int, request: dict[str, Any]) -> None:
+        """Record the hospital's decision on a study and the request it decided on (the first
+        decision stands)."""
         with self.engine.begin() as conn:
             if conn.execute(sa.select(decisions.c.study)
                             .where(decisions.c.study == study)).first() is None:
                 conn.execute(decisions.insert().values(
                     study=study, decision=decision, decided_by=decided_by, reason=reason,
-                    decided_ms=now_ms, request=request))
+                    decided_ms=now_ms, request=json.dumps(request, sort_keys=True)))
 
     def decision(self, study: str) -> str | None:
         """``permit``, ``deny``, or None when the hospital has not decided."""
         with self._reader.connect() as conn:
             return conn.execute(sa.select(decisions.c.decision)
                                 .where(decisions.c.study == study)).scalar()
+
+    def approved(self, study: str) -> dict[str, Any] | None:
+        """The study request this hospital approved, as it was when approved; None unless the
+        decision is ``permit``. Tasks are held to it, whatever the hub says the study is."""
+        with self._reader.connect() as conn:
+            row = conn.execute(sa.select(decisions.c.decision, decisions.c.request)
+                               .where(decisions.c.study == study)).first()
+        if row is None or row.decision != "permit":
+            return None
+        request: dict[str, Any] = json.loads(row.request)
+        return request

@@ -30,6 +30,7 @@ from medspace.store.codes import (
     normalise_atc,
     normalise_icd10_prefix,
 )
+from medspace.store.consent import ConsentRule, allowed
 from medspace.store.engine import ClinicalStore
 from medspace.store.schema import SEXES
 
@@ -154,9 +155,11 @@ def _any_prefix(column: ir.StringColumn, prefixes: tuple[str, ...]) -> ir.Boolea
     return condition
 
 
-def _members(store: ClinicalStore, cohort: Cohort) -> ir.Table:
+def _members(store: ClinicalStore, cohort: Cohort, consent: ConsentRule | None) -> ir.Table:
     person = _with_age(store, cohort)
     person = person.filter(person.age >= 0)
+    if consent is not None:
+        person = allowed(person, store, consent)
     if cohort.sex is not None:
         person = person.filter(person.sex == cohort.sex)
     if cohort.age_min is not None:
@@ -190,9 +193,11 @@ def _members(store: ClinicalStore, cohort: Cohort) -> ir.Table:
     return person
 
 
-def cohort_size(store: ClinicalStore, cohort: Cohort) -> int:
-    """How many persons the cohort holds (exact; disclosure control is applied by the caller)."""
-    [(size,)] = store.rows(("cohort_size", cohort), lambda: _members(store, cohort).count())
+def cohort_size(store: ClinicalStore, cohort: Cohort, consent: ConsentRule | None = None) -> int:
+    """How many persons the cohort holds (exact; disclosure control is applied by the caller),
+    counting only those ``consent`` lets count when it is given."""
+    [(size,)] = store.rows(("cohort_size", cohort, consent),
+                           lambda: _members(store, cohort, consent).count())
     return int(size)
 
 
@@ -201,11 +206,13 @@ def count_by(
     cohort: Cohort,
     group_by: Sequence[str],
     age_band_width: int = 10,
+    consent: ConsentRule | None = None,
 ) -> list[tuple[Any, ...]]:
     """Count the cohort's persons per group: ``[(group values…, count), …]`` in group order.
 
     ``group_by`` takes keys from :data:`GROUP_KEYS`; an ``age_band`` value reads ``"30-39"``
-    for a width of 10. Only non-empty groups are returned.
+    for a width of 10. Only non-empty groups are returned. With ``consent``, only the persons
+    it lets count are counted.
     """
     if isinstance(group_by, str) or not isinstance(group_by, Sequence):
         raise CohortError("group_by must be a list of group keys")
@@ -223,14 +230,15 @@ def count_by(
         raise CohortError(f"age_band_width must be a whole number from 1 to {_MAX_AGE}")
 
     def build() -> ir.Table:
-        members = _members(store, cohort)
+        members = _members(store, cohort, consent)
         members = members.mutate(
             age_band=((members.age // age_band_width) * age_band_width).cast("int64")
         )
         return members.group_by(keys).aggregate(n=members.count()).order_by(keys)
 
     rows = [dict(zip([*keys, "n"], row, strict=True))
-            for row in store.rows(("count_by", cohort, tuple(keys), age_band_width), build)]
+            for row in store.rows(("count_by", cohort, tuple(keys), age_band_width, consent),
+                                     build)]
     result = []
     for row in rows:
         values = [

@@ -270,6 +270,7 @@ TABLES: tuple[Table, ...] = (
             Column("start_date", "DATE"),
             Column("end_date", "DATE", nullable=True),
             _RECORD,
+            Column("recorded_ms", "BIGINT", nullable=True),
         ),
         checks=("end_date >= start_date",),
         replace_key="record_id",

@@ -129,7 +129,7 @@ class StudyRequest(_Message):
     """A researcher's study: a question for some hospitals, and what to do if some are silent."""
 
     title: str = Field(min_length=1, max_length=200)
-    purpose: Literal["research"] = "research"
+    purpose: Literal["research", "public-health", "commercial", "emergency"] = "research"
     kind: str = Field(min_length=1, max_length=64)
     query: dict[str, Any]
     nodes: list[str] | None = None
