@@ -38,7 +38,7 @@ from medspace.connector.report import DataQuality, IngestReport
 from medspace.connector.spill import Spill
 from medspace.connector.tabular_mapping import MappingFileError, TabularMapping, load_mapping
 from medspace.store.engine import ClinicalStore
-from medspace.store.load import LoadError, merge_persons
+from medspace.store.load import LoadError, merge_persons, persons_of_mrns
 from medspace.store.load import load as store_load
 from medspace.store.tokens import key_id, person_pseudonym
 from medspace.store.vault import IdentityVault
@@ -208,16 +208,10 @@ def _merge(merges: list[tuple[str, str]], store: ClinicalStore, vault: IdentityV
     """Apply HL7 A40 merges (prior MRN → surviving MRN) and retire the prior MRNs."""
     if not merges:
         return 0
-    mrns = sorted({m for pair in merges for m in pair})
-    retired = store.lookup("person_key", "key_id", "person_id",
-                           [key_id("mrn", m, node_key) for m in mrns])
-
-    def person(mrn: str) -> str:
-        return retired.get(key_id("mrn", mrn, node_key)) or person_pseudonym(mrn, node_key)
-
-    pairs = [(person(prior), person(survivor)) for prior, survivor in merges]
+    person = persons_of_mrns(store, sorted({m for pair in merges for m in pair}), node_key)
+    pairs = [(person[prior], person[survivor]) for prior, survivor in merges]
     merge_persons(store, pairs)
-    aliases = [{"key_id": key_id("mrn", prior, node_key), "person_id": person(survivor)}
+    aliases = [{"key_id": key_id("mrn", prior, node_key), "person_id": person[survivor]}
                for prior, survivor in merges]
     store_load(store, {"person_key": aliases}, replace=True)
     vault.delete([prior for prior, survivor in pairs if prior != survivor])

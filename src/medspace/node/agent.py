@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from medspace.analytics.counting import DisclosureRules, Refusal, count_task
 from medspace.deid.egress import EgressBlocked, EgressFilter, Screen
 from medspace.ledger import merkle
-from medspace.ledger.events import new_event, new_id
+from medspace.ledger.events import Action, new_event, new_id, parse_event
 from medspace.ledger.log import TransparencyLog
 from medspace.ledger.note import decode_base64
 from medspace.ledger.trust import Trust, TrustError
@@ -53,6 +53,11 @@ from medspace.wire.messages import (
 from medspace.wire.signing import SignedMessage, WireKey
 
 log = logging.getLogger(__name__)
+
+JOURNAL_CURSOR = "journal.forwarded"
+FORWARDED = frozenset({Action.CONSENT_GRANTED, Action.CONSENT_REVOKED})
+"""Journal events the node sends the hub's log on their own; releases and refusals travel with
+their results."""
 
 Compute = Callable[[ClinicalStore, dict[str, Any], DisclosureRules, ConsentRule], dict[str, Any]]
 TASK_KINDS: dict[str, Compute] = {"count": count_task}
@@ -190,12 +195,26 @@ class Agent:
             await self._cosign(request)
 
     async def work_step(self) -> None:
-        """One poll of the work channel: decide on studies, answer tasks."""
+        """One poll of the work channel: pass on journalled consent changes, decide on
+        studies, answer tasks."""
+        await self.forward_journal()
         waiting = await self._poll("work")
         for study in waiting.get("studies", []):
             await self._decide(study)
         for message in waiting.get("tasks", []):
             await self.handle_task(SignedMessage.model_validate(message))
+
+    async def forward_journal(self) -> None:
+        """Send the hub's log the events of the node's journal it must witness too (consent
+        changes, written by whatever process recorded them), once each, in journal order."""
+        journal = self.node.journal.store
+        start = await run_in_threadpool(self.node.state.cursor, JOURNAL_CURSOR)
+        end = await run_in_threadpool(lambda: journal.size)
+        for offset, entry in enumerate(await run_in_threadpool(journal.entries, start, end)):
+            if parse_event(entry).action in FORWARDED:
+                await self._post("/v1/events", EVENT_KIND,
+                                 {"event": base64.b64encode(entry).decode("ascii")})
+            await run_in_threadpool(self.node.state.advance, JOURNAL_CURSOR, start + offset + 1)
 
     async def _post(self, path: str, kind: str, body: dict[str, Any],
                     params: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:

@@ -32,6 +32,7 @@ from medspace.connector.retry import retry_quarantine
 from medspace.keyfiles import KeyFileError, private_secret, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
+from medspace.node.consent_cli import consent_app
 from medspace.node.setup import (
     NodeSetupError,
     hub_client,
@@ -258,6 +259,7 @@ def ingest_command(
 quarantine_app = typer.Typer(help="Review the records ingestion could not load, and why.",
                              no_args_is_help=True)
 node_app.add_typer(quarantine_app, name="quarantine")
+node_app.add_typer(consent_app, name="consent")
 
 
 def _quarantine_files(folder: Path) -> list[Path]:

@@ -86,15 +86,13 @@ def open_node(root: Path) -> tuple[Node, str]:
     trust = Trust.load(root / "policy.txt")
     store = ClinicalStore.open_duckdb(root / "store.duckdb")
     store.create_schema()
-    journal_store = LogStore(create_engine(sqlite_url(root / "journal.db")),
-                             f"{node_id}/journal")
     node = Node(
         id=node_id,
         key=participant_key(root),
         hub_key=base64.b64decode(config["hub_sign_key"]),
         trust=trust,
         state=NodeState(create_engine(sqlite_url(root / "node.db"))),
-        journal=TransparencyLog(journal_store, load_key(root / "keys" / "journal.key", Signer)),
+        journal=open_journal(root, node_id),
         witness=Witness(create_engine(sqlite_url(root / "witness.db")),
                         load_key(root / "keys" / "witness.key", Cosigner),
                         [parse_vkey(log.key) for log in trust.policy.logs]),
@@ -103,6 +101,13 @@ def open_node(root: Path) -> tuple[Node, str]:
         egress=VaultEgressFilter(open_vault(root)),
     )
     return node, config["hub_url"]
+
+
+def open_journal(root: Path, node_id: str) -> TransparencyLog:
+    """The node's own journal; several processes of the node may append to it."""
+    return TransparencyLog(LogStore(create_engine(sqlite_url(root / "journal.db")),
+                                    f"{node_id}/journal"),
+                           load_key(root / "keys" / "journal.key", Signer))
 
 
 def open_vault(root: Path) -> IdentityVault:

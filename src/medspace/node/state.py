@@ -39,6 +39,14 @@ decisions = sa.Table(
 )
 
 
+cursors = sa.Table(
+    "node_cursors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+
 class Replay(ValueError):
     """A task reuses a nonce of another task."""
 
@@ -108,3 +116,16 @@ class NodeState:
             return None
         request: dict[str, Any] = json.loads(row.request)
         return request
+
+    def cursor(self, name: str) -> int:
+        """How far the node has got through something it reads in order (0 at first)."""
+        with self._reader.connect() as conn:
+            return conn.execute(sa.select(cursors.c.position)
+                                .where(cursors.c.name == name)).scalar() or 0
+
+    def advance(self, name: str, position: int) -> None:
+        """Remember that the node has got to ``position``."""
+        with self.engine.begin() as conn:
+            if not conn.execute(cursors.update().where(cursors.c.name == name)
+                                .values(position=position)).rowcount:
+                conn.execute(cursors.insert().values(name=name, position=position))

@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 
 from medspace.store.engine import ClinicalStore
 from medspace.store.schema import TABLES, TABLES_BY_NAME, Table
+from medspace.store.tokens import key_id, person_pseudonym
 
 #: What a batch may give for one table: an Arrow table, a pandas DataFrame or a list of dicts.
 Rows = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
@@ -310,3 +311,11 @@ def merge_persons(store: ClinicalStore, merges: Sequence[tuple[str, str]]) -> No
                 _derive_periods(con, keys, pa.array([prior, survivor]))
     except Exception as exc:
         raise LoadError(f"merge rolled back: {type(exc).__name__}: {exc}") from exc
+
+
+def persons_of_mrns(store: ClinicalStore, mrns: Sequence[str], node_key: bytes) -> dict[str, str]:
+    """The ``person_id`` each MRN names: the survivor for an MRN a merge retired, otherwise the
+    MRN's own pseudonym (whether or not the store holds that person yet)."""
+    keys = {mrn: key_id("mrn", mrn, node_key) for mrn in mrns}
+    retired = store.lookup("person_key", "key_id", "person_id", list(keys.values()))
+    return {mrn: retired.get(keys[mrn]) or person_pseudonym(mrn, node_key) for mrn in mrns}

@@ -52,6 +52,20 @@ def linkage_token(id_number: str, linkage_key: bytes) -> str:
     return f"lt:{digest}"
 
 
+def log_pseudonym(id_number: str, linkage_key: bytes) -> str:
+    """``psn:`` + HMAC-SHA256(linkage_key, a log context and the ID number): the patient as the
+    audit log names them.
+
+    Every hospital computes the same value for a patient, so accesses anywhere in the data space
+    can be gathered for the patient's own access log; the hub, without the linkage key, cannot
+    test guesses, and the separate context keeps it from matching log entries to the linkage
+    tokens it relays.
+    """
+    check_key(linkage_key, "linkage key")
+    message = b"medspace-log-patient\x00" + normalise_id_number(id_number).encode("ascii")
+    return f"psn:{hmac.new(linkage_key, message, hashlib.sha256).hexdigest()}"
+
+
 def person_pseudonym(mrn: str, node_key: bytes) -> str:
     """``ps:`` + 128 bits of HMAC-SHA256(node_key, MRN): the node-local ``person_id``.
 
