@@ -13,6 +13,7 @@ from medspace.store.tokens import (
     PSEUDONYM_PATTERN,
     TokenError,
     linkage_token,
+    log_pseudonym,
     normalise_id_number,
     person_pseudonym,
 )
@@ -75,3 +76,12 @@ def test_pseudonym_is_keyed_stable_and_unlike_the_mrn() -> None:
     assert "MRN0001" not in ps
     with pytest.raises(TokenError):
         person_pseudonym("  ", key)
+
+
+def test_the_log_pseudonym_is_the_same_at_every_hospital_and_not_the_linkage_token() -> None:
+    key = b"L" * 32
+    first = log_pseudonym("11010519491231002x", key)
+    assert first == log_pseudonym("110105 19491231 002X", key)
+    assert first.startswith("psn:") and len(first) == 4 + 64
+    assert first[4:] != linkage_token("11010519491231002X", key)[3:]
+    assert first != log_pseudonym("11010519491231002X", b"M" * 32)
