@@ -32,6 +32,7 @@ from benchmarks import (
     Budget,
     Figure,
     PostgresUnavailable,
+    Target,
     console,
     number,
     postgres_schema,
@@ -40,6 +41,7 @@ from benchmarks import (
     table,
 )
 from medspace.store.cohort import Cohort, cohort_size, count_by
+from medspace.store.consent import ConsentRule
 from medspace.store.engine import ClinicalStore
 from medspace.store.load import load
 
@@ -48,6 +50,9 @@ BATCH = 250_000
 POSTGRES_SECONDS = 60.0
 QUERY_REPEATS = 5
 QUERY_SECONDS = 20.0
+CONSENTS = 20_000
+"""Persons given a research consent decision (half revocations) before the consent figures."""
+CONSENT_TARGET = Target(1.10, "×", higher_is_better=False)
 SEED = 7
 AS_OF = dt.date(2024, 6, 15)
 
@@ -156,6 +161,34 @@ def timed(call: Callable[[], Any], repeats: int = QUERY_REPEATS,
     return samples, answer
 
 
+def _consents(store: ClinicalStore) -> None:
+    """Research decisions for CONSENTS stored persons, every other one a revocation."""
+    ids = [row[0] for row in store.rows(("bench_consent_ids", CONSENTS), lambda: store.backend
+                                        .table("person").select("person_id").limit(CONSENTS))]
+    load(store, {"consent": pa.table({
+        "person_id": pa.array(ids, pa.string()),
+        "purpose": pa.array(["research"] * len(ids)),
+        "decision": pa.array(["deny" if i % 2 else "permit" for i in range(len(ids))]),
+        "start_date": pa.array([dt.date(2020, 1, 1)] * len(ids), pa.date32()),
+        "recorded_ms": pa.array(range(len(ids)), pa.int64()),
+    })})
+
+
+def _consent_cost(store: ClinicalStore, label: str) -> Figure:
+    """count_by with the research consent rule a node applies, against count_by without it."""
+    _consents(store)
+    cohort = cohort_query()
+    rule = ConsentRule("research", AS_OF, "opt-out")
+    plain, _ = timed(lambda: count_by(store, cohort, ["sex", "age_band"]))
+    filtered, _ = timed(lambda: count_by(store, cohort, ["sex", "age_band"], consent=rule))
+    ratio = statistics.median(filtered) / statistics.median(plain)
+    return Figure(f"{label}: count_by with consent filtering / without", ratio, "×",
+                  target=CONSENT_TARGET,
+                  note=f"{statistics.median(filtered) * 1000:,.0f} ms against "
+                       f"{statistics.median(plain) * 1000:,.0f} ms; {CONSENTS:,} research "
+                       f"decisions, {CONSENTS // 2:,} of them revocations")
+
+
 def _queries(store: ClinicalStore, label: str, loaded: Loaded) -> list[Figure]:
     """Load rate and the two cohort queries on a filled store, as figures."""
     cohort = cohort_query()
@@ -174,6 +207,7 @@ def _queries(store: ClinicalStore, label: str, loaded: Loaded) -> list[Figure]:
         Figure(f"{label}: cohort_size(C34)", statistics.median(sized) * 1000, "ms",
                note=f"median of {len(sized)}, first {sized[0] * 1000:,.0f} ms; "
                     f"{size:,} persons ({share:.1%})"),
+        _consent_cost(store, label),
     ]
 
 

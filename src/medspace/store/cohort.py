@@ -158,8 +158,6 @@ def _any_prefix(column: ir.StringColumn, prefixes: tuple[str, ...]) -> ir.Boolea
 def _members(store: ClinicalStore, cohort: Cohort, consent: ConsentRule | None) -> ir.Table:
     person = _with_age(store, cohort)
     person = person.filter(person.age >= 0)
-    if consent is not None:
-        person = allowed(person, store, consent)
     if cohort.sex is not None:
         person = person.filter(person.sex == cohort.sex)
     if cohort.age_min is not None:
@@ -190,7 +188,7 @@ def _members(store: ClinicalStore, cohort: Cohort, consent: ConsentRule | None) 
         if cohort.observation_values:
             obs = obs.filter(obs.value_as_concept.isin(cohort.observation_values))
         person = person.semi_join(obs, "person_id")
-    return person
+    return person if consent is None else allowed(person, store, consent)
 
 
 def cohort_size(store: ClinicalStore, cohort: Cohort, consent: ConsentRule | None = None) -> int:
