@@ -16,14 +16,15 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
 from starlette.concurrency import run_in_threadpool
 
-from medspace.analytics.counting import DisclosureRules, Refusal, count_task
+from medspace.analytics.counting import DisclosureRules, Refusal
 from medspace.deid.egress import EgressBlocked, EgressFilter, Screen
 from medspace.ledger import merkle
 from medspace.ledger.events import Action, new_event, new_id, parse_event
@@ -32,8 +33,10 @@ from medspace.ledger.note import decode_base64
 from medspace.ledger.trust import Trust, TrustError
 from medspace.ledger.witness import Witness, WitnessRefusal, format_add_checkpoint
 from medspace.node.checks import TaskRefused, check_authorization, open_task
+from medspace.node.governance import Governance, NotAllowed
+from medspace.node.review import ReviewError, decide_study
 from medspace.node.state import NodeState, Replay
-from medspace.store.consent import DEFAULTS, ConsentDefault, ConsentRule
+from medspace.store.consent import ConsentRule
 from medspace.store.engine import ClinicalStore
 from medspace.wire.messages import (
     APPROVAL_KIND,
@@ -59,22 +62,6 @@ FORWARDED = frozenset({Action.CONSENT_GRANTED, Action.CONSENT_REVOKED})
 """Journal events the node sends the hub's log on their own; releases and refusals travel with
 their results."""
 
-Compute = Callable[[ClinicalStore, dict[str, Any], DisclosureRules, ConsentRule], dict[str, Any]]
-TASK_KINDS: dict[str, Compute] = {"count": count_task}
-
-
-@dataclass(frozen=True)
-class AutoApproval:
-    """A standing rule a hospital wrote: studies of these kinds and purposes are approved."""
-
-    kinds: frozenset[str] = frozenset()
-    purposes: frozenset[str] = frozenset({"research"})
-
-    def allows(self, request: dict[str, Any]) -> bool:
-        """Whether the rule approves a study request without a person deciding."""
-        return request.get("kind") in self.kinds and request.get("purpose") in self.purposes
-
-
 @dataclass
 class Node:
     """Everything a hospital node holds, as the agent uses it."""
@@ -88,12 +75,10 @@ class Node:
     witness: Witness
     store: ClinicalStore
     rules: DisclosureRules = field(default_factory=DisclosureRules)
-    auto_approval: AutoApproval = field(default_factory=AutoApproval)
+    governance: Governance = field(default_factory=Governance)
+    """The hospital's rules: allowed analyses, usage policy, standing approval, consent."""
     egress: Screen = field(default_factory=lambda: EgressFilter(()))
     """The identifiers of this node's patients, which nothing the node sends may carry."""
-    consent_defaults: Mapping[str, ConsentDefault] = field(default_factory=lambda: DEFAULTS)
-    """Who counts, per purpose, where a patient has recorded no decision (the jurisdiction's
-    opt-in or opt-out)."""
 
 
 class HubUnavailable(RuntimeError):
@@ -238,17 +223,28 @@ class Agent:
         self.queue("witness", await self._sign(COSIGNATURE_KIND, {"id": request["id"], **answer}))
 
     async def _decide(self, study: dict[str, Any]) -> None:
-        decided = await run_in_threadpool(self.node.state.decision, study["id"])
-        if decided is None:
-            if not self.node.auto_approval.allows(study["request"]):
+        """Keep the offered study; answer it once decided, by the hospital's standing rule or
+        by a person (``medspace node studies approve|deny``)."""
+        state = self.node.state
+        await run_in_threadpool(state.offer, study["id"], str(study.get("researcher", "")),
+                                study["request"], now_ms())
+        record = await run_in_threadpool(state.study, study["id"])
+        if record is not None and record.decision is None:
+            verdict = self.node.governance.auto_decision(record.as_offered(),
+                                                         dt.datetime.now(dt.UTC))
+            if verdict is None:
                 return
-            await run_in_threadpool(self.node.state.decide, study["id"], "permit",
-                                    "auto-approval", "the hospital's standing rule", now_ms(),
-                                    study["request"])
-            decided = "permit"
-        approval = Approval(study=study["id"], node=self.node.id, decision=decided,
-                            decided_by="auto-approval" if decided == "permit" else "committee",
-                            reason="the hospital's standing rule")
+            with contextlib.suppress(ReviewError):  # a person decided first: theirs stands
+                await run_in_threadpool(partial(
+                    decide_study, state, self.node.journal, node_id=self.node.id,
+                    study=study["id"], decision="permit", decided_by="auto-approval",
+                    reason="the hospital's standing approval rule",
+                    now=dt.datetime.now(dt.UTC)))
+            record = await run_in_threadpool(state.study, study["id"])
+        if record is None or record.decision is None or record.decided_by is None:
+            return
+        approval = Approval(study=record.id, node=self.node.id, decision=record.decision,
+                            decided_by=record.decided_by, reason=record.reason)
         self.queue("work", await self._sign(APPROVAL_KIND, approval.model_dump()))
 
     async def handle_task(self, message: SignedMessage) -> TaskResult | None:
@@ -276,28 +272,38 @@ class Agent:
 
     async def _checked_compute(self, task: Task) -> dict[str, Any]:
         core = task.core
-        compute = TASK_KINDS.get(core.kind)
-        if compute is None:
-            raise TaskRefused(f"unknown task kind {core.kind!r}", core.id)
+        rules = self.node.governance
+        try:
+            analysis = rules.analysis(core.kind)
+        except NotAllowed as exc:
+            raise TaskRefused(str(exc), core.id) from None
         approved = await run_in_threadpool(self.node.state.approved, core.study)
-        if approved is None:
+        if approved is None or approved.decided_ms is None:
             raise TaskRefused(f"this hospital has not approved {core.study}", core.id)
-        if (core.kind, core.query) != (approved.get("kind"), approved.get("query")):
+        if (core.kind, core.query) != (approved.request.get("kind"),
+                                       approved.request.get("query")):
             raise TaskRefused(f"the task asks for something other than the study {core.study} "
                               "this hospital approved", core.id)
-        purpose = approved.get("purpose", "research")
-        if purpose not in self.node.consent_defaults:
+        now = dt.datetime.now(dt.UTC)
+        released = await run_in_threadpool(self.node.state.released, core.study)
+        try:
+            rules.check_task(analysis, approved.as_offered(), now, queries=released,
+                             approved_at=dt.datetime.fromtimestamp(approved.decided_ms / 1000,
+                                                                   dt.UTC))
+        except NotAllowed as exc:
+            raise TaskRefused(str(exc), core.id) from None
+        purpose = approved.request.get("purpose", "research")
+        if purpose not in rules.consent_defaults:
             raise TaskRefused(f"the study's purpose {purpose!r} has no consent rule here",
                               core.id)
-        consent = ConsentRule(purpose, dt.datetime.now(dt.UTC).date(),
-                              self.node.consent_defaults[purpose])
+        consent = ConsentRule(purpose, now.date(), rules.consent_defaults[purpose])
         try:
             await run_in_threadpool(check_authorization, task, self.node.trust)
         except TrustError as exc:
             raise TaskRefused(f"the task's checkpoint is not witnessed: {exc}", core.id) from None
         await self._consistent_with_own_witness(task.authorization.checkpoint, core.id)
         try:
-            payload = await run_in_threadpool(compute, self.node.store, core.query,
+            payload = await run_in_threadpool(analysis.compute, self.node.store, core.query,
                                               self.node.rules, consent)
         except Refusal as refusal:
             raise TaskRefused(str(refusal), core.id) from None

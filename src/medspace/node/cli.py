@@ -33,6 +33,7 @@ from medspace.keyfiles import KeyFileError, private_secret, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
 from medspace.node.consent_cli import consent_app
+from medspace.node.review_cli import analyses_app, studies_app
 from medspace.node.setup import (
     NodeSetupError,
     hub_client,
@@ -260,6 +261,8 @@ quarantine_app = typer.Typer(help="Review the records ingestion could not load, 
                              no_args_is_help=True)
 node_app.add_typer(quarantine_app, name="quarantine")
 node_app.add_typer(consent_app, name="consent")
+node_app.add_typer(studies_app, name="studies")
+node_app.add_typer(analyses_app, name="analyses")
 
 
 def _quarantine_files(folder: Path) -> list[Path]:

@@ -2,7 +2,10 @@
 
 A node lives in one folder, and nothing of the hospital's leaves it:
 
-    node.json           id, organisation, the hub's URL and public signing key
+    node.json           id, the hub's URL and public signing key, the dataset id, the
+                        analyses the hospital allows (pinned), jurisdiction, consent defaults
+    usage-policy.yaml   the ODRL policy every task is checked against
+    auto-approval.yaml  the studies approved without a person deciding (optional)
     keys/               message, witness and journal keys; vault and linkage secrets
     tls/                the node's TLS key, its certificate and the data space's CA
     enrollment-request.json, enrollment.json   what it asked the operator, and the answer
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from medspace.analytics.registry import pins
 from medspace.deid.egress import VaultEgressFilter
 from medspace.keyfiles import private_secret, read_private, write_private
 from medspace.ledger.cosignature import Cosigner
@@ -31,7 +35,15 @@ from medspace.ledger.quorum import parse_policy
 from medspace.ledger.store import LogStore
 from medspace.ledger.trust import Trust
 from medspace.ledger.witness import Witness
-from medspace.node.agent import AutoApproval, Node
+from medspace.node.agent import Node
+from medspace.node.governance import (
+    AUTO_APPROVAL_FILE,
+    USAGE_POLICY_FILE,
+    Governance,
+    GovernanceError,
+    default_auto_approval,
+    default_usage_policy,
+)
 from medspace.node.state import NodeState
 from medspace.pki.enrollment import (
     Enrollment,
@@ -69,10 +81,15 @@ def join(root: Path, enrollment: Enrollment, policy_text: str, linkage_key: byte
     (root / "policy.txt").write_text(policy_text, encoding="utf-8")
     if not (root / "keys" / "linkage.key").exists():
         write_private(root / "keys" / "linkage.key", linkage_key)
+    dataset = f"dataset:{enrollment.id}"
     (root / "node.json").write_text(json.dumps({
         "id": enrollment.id, "hub_url": enrollment.hub_url,
-        "hub_sign_key": enrollment.hub_sign_key, "auto_approve_kinds": ["count"],
+        "hub_sign_key": enrollment.hub_sign_key, "dataset": dataset, "analyses": pins(),
     }, indent=2), encoding="utf-8")
+    for name, text in ((USAGE_POLICY_FILE, default_usage_policy(enrollment.id, dataset)),
+                       (AUTO_APPROVAL_FILE, default_auto_approval(enrollment.id, dataset))):
+        if not (root / name).exists():
+            (root / name).write_text(text, encoding="utf-8")
 
 
 def open_node(root: Path) -> tuple[Node, str]:
@@ -83,6 +100,10 @@ def open_node(root: Path) -> tuple[Node, str]:
         raise NodeSetupError(f"{root} has not joined a data space (run `medspace node join`): "
                              f"{exc}") from None
     node_id = config["id"]
+    try:
+        governance = Governance.read(root, config)
+    except GovernanceError as exc:
+        raise NodeSetupError(f"{exc}; fix it and start the node again") from None
     trust = Trust.load(root / "policy.txt")
     store = ClinicalStore.open_duckdb(root / "store.duckdb")
     store.create_schema()
@@ -97,7 +118,7 @@ def open_node(root: Path) -> tuple[Node, str]:
                         load_key(root / "keys" / "witness.key", Cosigner),
                         [parse_vkey(log.key) for log in trust.policy.logs]),
         store=store,
-        auto_approval=AutoApproval(kinds=frozenset(config.get("auto_approve_kinds", []))),
+        governance=governance,
         egress=VaultEgressFilter(open_vault(root)),
     )
     return node, config["hub_url"]

@@ -2,7 +2,8 @@
 
 Every task id and nonce the node has seen stays recorded: a replayed task is refused, and a task
 the node already answered is answered again with the very same signed result instead of being
-computed anew. Study decisions are the hospital's own record of what it allowed.
+computed anew. Every study the hub offered is kept as it was offered, with the hospital's
+decision once made: the hospital's own record of what it allowed, which tasks are held to.
 """
 
 from __future__ import annotations
@@ -27,18 +28,18 @@ tasks = sa.Table(
     sa.Column("received_ms", sa.BigInteger, nullable=False),
     sa.Column("result", sa.Text, nullable=True),
 )
-decisions = sa.Table(
-    "node_decisions",
+studies = sa.Table(
+    "node_studies",
     metadata,
-    sa.Column("study", sa.String(128), primary_key=True),
-    sa.Column("decision", sa.String(8), nullable=False),
-    sa.Column("decided_by", sa.String(128), nullable=False),
-    sa.Column("reason", sa.Text, nullable=True),
-    sa.Column("decided_ms", sa.BigInteger, nullable=False),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("researcher", sa.String(128), nullable=False),
     sa.Column("request", sa.Text, nullable=False),
+    sa.Column("offered_ms", sa.BigInteger, nullable=False),
+    sa.Column("decision", sa.String(8), nullable=True),
+    sa.Column("decided_by", sa.String(128), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("decided_ms", sa.BigInteger, nullable=True),
 )
-
-
 cursors = sa.Table(
     "node_cursors",
     metadata,
@@ -49,6 +50,29 @@ cursors = sa.Table(
 
 class Replay(ValueError):
     """A task reuses a nonce of another task."""
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study as the hub offered it, and the hospital's decision (None while undecided)."""
+
+    id: str
+    researcher: str
+    request: dict[str, Any]
+    offered_ms: int
+    decision: str | None
+    decided_by: str | None
+    reason: str | None
+    decided_ms: int | None
+
+    def as_offered(self) -> dict[str, Any]:
+        """The study in the form the hub offers it."""
+        return {"id": self.id, "researcher": self.researcher, "request": self.request}
+
+
+def _record(row: sa.Row) -> StudyRecord:
+    return StudyRecord(row.id, row.researcher, json.loads(row.request), row.offered_ms,
+                       row.decision, row.decided_by, row.reason, row.decided_ms)
 
 
 @dataclass(frozen=True)
@@ -89,33 +113,52 @@ class NodeState:
             conn.execute(tasks.update().where(tasks.c.id == task_id)
                          .values(status=status, result=result))
 
-    def decide(self, study: str, decision: str, decided_by: str, reason: str | None,
-               now_ms: int, request: dict[str, Any]) -> None:
-        """Record the hospital's decision on a study and the request it decided on (the first
-        decision stands)."""
+    def offer(self, study: str, researcher: str, request: dict[str, Any], now_ms: int) -> None:
+        """Keep a study the hub offers, as first offered (a later offer changes nothing)."""
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(decisions.c.study)
-                            .where(decisions.c.study == study)).first() is None:
-                conn.execute(decisions.insert().values(
-                    study=study, decision=decision, decided_by=decided_by, reason=reason,
-                    decided_ms=now_ms, request=json.dumps(request, sort_keys=True)))
+            if conn.execute(sa.select(studies.c.id).where(studies.c.id == study)).first() is None:
+                conn.execute(studies.insert().values(
+                    id=study, researcher=researcher, request=json.dumps(request, sort_keys=True),
+                    offered_ms=now_ms))
 
-    def decision(self, study: str) -> str | None:
-        """``permit``, ``deny``, or None when the hospital has not decided."""
-        with self._reader.connect() as conn:
-            return conn.execute(sa.select(decisions.c.decision)
-                                .where(decisions.c.study == study)).scalar()
+    def decide(self, study: str, decision: str, decided_by: str, reason: str | None,
+               now_ms: int) -> bool:
+        """Record the hospital's decision on an offered study; False if it was already decided
+        (the first decision stands). Raises LookupError for a study never offered."""
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(studies.c.id).where(studies.c.id == study)).first() is None:
+                raise LookupError(f"no study {study} has been offered to this hospital")
+            changed = conn.execute(
+                studies.update().where(studies.c.id == study, studies.c.decision.is_(None))
+                .values(decision=decision, decided_by=decided_by, reason=reason,
+                        decided_ms=now_ms)).rowcount
+        return bool(changed)
 
-    def approved(self, study: str) -> dict[str, Any] | None:
-        """The study request this hospital approved, as it was when approved; None unless the
-        decision is ``permit``. Tasks are held to it, whatever the hub says the study is."""
+    def study(self, study: str) -> StudyRecord | None:
+        """The offered study and the decision on it, if it was offered."""
         with self._reader.connect() as conn:
-            row = conn.execute(sa.select(decisions.c.decision, decisions.c.request)
-                               .where(decisions.c.study == study)).first()
-        if row is None or row.decision != "permit":
-            return None
-        request: dict[str, Any] = json.loads(row.request)
-        return request
+            row = conn.execute(sa.select(studies).where(studies.c.id == study)).first()
+        return None if row is None else _record(row)
+
+    def studies(self, undecided: bool = False) -> list[StudyRecord]:
+        """Every offered study (or only those awaiting a decision), oldest first."""
+        query = sa.select(studies).order_by(studies.c.offered_ms, studies.c.id)
+        if undecided:
+            query = query.where(studies.c.decision.is_(None))
+        with self._reader.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def approved(self, study: str) -> StudyRecord | None:
+        """The study if this hospital approved it, as it was when approved; tasks are held to
+        it, whatever the hub says the study is."""
+        record = self.study(study)
+        return record if record is not None and record.decision == "permit" else None
+
+    def released(self, study: str) -> int:
+        """How many of the study's tasks this node has answered with a release."""
+        with self._reader.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
+                tasks.c.study == study, tasks.c.status == "released")).scalar_one()
 
     def cursor(self, name: str) -> int:
         """How far the node has got through something it reads in order (0 at first)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 import ibis
@@ -39,12 +40,12 @@ __all__ = [
 ]
 
 ConsentDefault = Literal["opt-in", "opt-out"]
-DEFAULTS: Mapping[str, ConsentDefault] = {
+DEFAULTS: Mapping[str, ConsentDefault] = MappingProxyType({
     "research": "opt-out",
     "public-health": "opt-out",
     "emergency": "opt-out",
     "commercial": "opt-in",
-}
+})
 """A default for each purpose, as a jurisdiction that lets patients refuse research use of
 de-identified data sets them; a hospital configures its own (``node.json``)."""
 

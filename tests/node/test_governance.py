@@ -1,0 +1,141 @@
+"""The hospital's rules refuse what they do not allow, and say which rule refused and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from medspace.analytics.registry import ANALYSES, pins
+from medspace.node.governance import (
+    AUTO_APPROVAL_FILE,
+    USAGE_POLICY_FILE,
+    Governance,
+    GovernanceError,
+    NotAllowed,
+    default_auto_approval,
+    default_usage_policy,
+)
+from medspace.policy.odrl import parse_yaml
+
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+COUNT = ANALYSES["count"]
+
+
+def _study(purpose: str = "research", kind: str = "count",
+           researcher: str = "uni-a-researcher") -> dict[str, object]:
+    return {"id": "study-1", "researcher": researcher,
+            "request": {"title": "t", "purpose": purpose, "kind": kind, "query": {}}}
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Governance:
+    (tmp_path / USAGE_POLICY_FILE).write_text(default_usage_policy("hospital-a", "dataset:a"))
+    (tmp_path / AUTO_APPROVAL_FILE).write_text(default_auto_approval("hospital-a", "dataset:a"))
+    return Governance.read(tmp_path, {"id": "hospital-a", "dataset": "dataset:a",
+                                      "analyses": pins()})
+
+
+def _check(rules: Governance, study: dict[str, object], queries: int = 0,
+           approved_days_ago: int = 1) -> None:
+    rules.check_task(COUNT, study, NOW, queries=queries,
+                     approved_at=NOW - dt.timedelta(days=approved_days_ago))
+
+
+def test_the_default_rules_permit_a_research_count(rules: Governance) -> None:
+    assert rules.analysis("count") is COUNT
+    _check(rules, _study())
+
+
+def test_an_analysis_the_hospital_did_not_pin_is_refused(rules: Governance) -> None:
+    with pytest.raises(NotAllowed, match=r"does not allow the analysis 'count'.*analyses allow"):
+        replace(rules, analyses={}).analysis("count")
+
+
+def test_an_analysis_whose_code_changed_since_it_was_pinned_is_refused(
+    rules: Governance,
+) -> None:
+    stale = {"count": "1@sha256:" + "0" * 64}
+    with pytest.raises(NotAllowed, match="not the code this hospital allowed"):
+        replace(rules, analyses=stale).analysis("count")
+
+
+def test_an_unknown_task_kind_is_refused(rules: Governance) -> None:
+    with pytest.raises(NotAllowed, match="unknown task kind 'raw_rows'"):
+        rules.analysis("raw_rows")
+
+
+def test_a_purpose_outside_the_usage_policy_is_refused(rules: Governance) -> None:
+    with pytest.raises(NotAllowed, match="usage policy does not permit"):
+        _check(rules, _study(purpose="commercial"))
+
+
+def test_without_a_usage_policy_no_task_runs(rules: Governance) -> None:
+    with pytest.raises(NotAllowed, match="no usage policy"):
+        _check(replace(rules, usage_policy=None), _study())
+
+
+def test_a_usage_policy_with_an_unknown_term_refuses_and_names_it(rules: Governance) -> None:
+    odd = parse_yaml("""\
+uid: urn:x
+permission:
+  - action: aggregate
+    constraint:
+      patientMood: {eq: calm}
+""")
+    with pytest.raises(NotAllowed, match="patientMood"):
+        _check(replace(rules, usage_policy=odd), _study())
+
+
+def test_an_agreement_past_its_time_or_its_query_count_is_refused(rules: Governance) -> None:
+    bounded = parse_yaml("""\
+uid: urn:x
+permission:
+  - action: aggregate
+    constraint:
+      purpose: {isA: research}
+      elapsedTime: {lteq: P30D}
+      count: {lteq: 3}
+""")
+    limited = replace(rules, usage_policy=bounded)
+    _check(limited, _study(), queries=2, approved_days_ago=29)
+    with pytest.raises(NotAllowed, match="elapsedTime"):
+        _check(limited, _study(), queries=0, approved_days_ago=31)
+    with pytest.raises(NotAllowed, match="count"):
+        _check(limited, _study(), queries=3, approved_days_ago=1)
+
+
+def test_the_standing_rule_approves_research_counts_and_leaves_the_rest_to_a_person(
+    rules: Governance,
+) -> None:
+    decision = rules.auto_decision(_study(), NOW)
+    assert decision is not None and decision.permitted
+    assert rules.auto_decision(_study(purpose="commercial"), NOW) is None
+    assert rules.auto_decision(_study(kind="raw_rows"), NOW) is None
+    assert replace(rules, auto_approval=None).auto_decision(_study(), NOW) is None
+
+
+def test_a_malformed_policy_file_stops_the_node_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / USAGE_POLICY_FILE).write_text("permission: [")
+    with pytest.raises(GovernanceError, match=USAGE_POLICY_FILE):
+        Governance.read(tmp_path, {"id": "hospital-a"})
+
+
+@pytest.mark.parametrize("config", [
+    {"analyses": ["count"]},
+    {"consent_defaults": {"research": "maybe"}},
+    {"consent_defaults": {"marketing": "opt-in"}},
+])
+def test_malformed_rules_in_node_json_stop_the_node(tmp_path: Path,
+                                                     config: dict[str, object]) -> None:
+    with pytest.raises(GovernanceError, match=r"node\.json"):
+        Governance.read(tmp_path, {"id": "hospital-a", **config})
+
+
+def test_consent_defaults_in_node_json_override_the_purposes_they_name(tmp_path: Path) -> None:
+    rules = Governance.read(tmp_path, {"consent_defaults": {"research": "opt-in"}})
+    assert rules.consent_defaults["research"] == "opt-in"
+    assert rules.consent_defaults["commercial"] == "opt-in"
+    assert rules.consent_defaults["emergency"] == "opt-out"

@@ -1,0 +1,95 @@
+"""A study the standing rule does not cover waits for a person, whose decision the node sends."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from medspace.cli import app
+from medspace.ledger.events import parse_event
+from medspace.wire.messages import StudyRequest
+from tests.spacekit import AS_OF, DataSpace, build
+
+QUERY = {"cohort": {"as_of": AS_OF.isoformat(), "condition_prefixes": ["C34"]},
+         "group_by": ["sex"]}
+
+
+@pytest.fixture
+def space(tmp_path: Path):
+    data_space = build(tmp_path, hospitals=2, persons=60)
+    node = data_space.nodes["hospital-a"]
+    node.governance = replace(node.governance, auto_approval=None)
+    data_space.start_agents()
+    yield data_space
+    data_space.stop()
+
+
+def _waiting(space: DataSpace, seconds: float = 20.0) -> list[str]:
+    """The studies hospital-a's agent has taken in and that wait for a person."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        waiting = [r.id for r in space.nodes["hospital-a"].state.studies(undecided=True)]
+        if waiting:
+            return waiting
+        time.sleep(0.1)
+    return []
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, " ".join(result.output.split())
+
+
+def _journal(space: DataSpace) -> list[dict[str, object]]:
+    store = space.nodes["hospital-a"].journal.store
+    return [json.loads(parse_event(e).to_bytes()) for e in store.entries(0, store.size)]
+
+
+def test_a_study_waits_for_a_person_who_approves_it(space: DataSpace) -> None:
+    root = str(space.root / "hospital-a")
+    study = space.submit(StudyRequest(title="by hand", kind="count", query=QUERY,
+                                      deadline_seconds=60))
+    assert _waiting(space) == [study]
+    code, listed = _cli("node", "studies", "list", root)
+    assert code == 0 and study in listed and "waiting" in listed
+
+    code, said = _cli("node", "studies", "approve", root, study, "--by", "dr-li",
+                      "--reason", "ethics approval 2026-114")
+    assert code == 0, said
+    outcome = space.wait(study)
+    assert outcome["status"] == "done", outcome
+    assert outcome["result"]["result"]["hospitals"] == ["hospital-a", "hospital-b"]
+    decided = [e for e in _journal(space) if e["action"] == "study.approved"]
+    assert decided and "decided by dr-li" in str(decided[-1]["reason"])
+
+    code, again = _cli("node", "studies", "deny", root, study, "--by", "dr-wang",
+                       "--reason", "changed my mind")
+    assert code != 0 and "already decided: permit by dr-li" in again
+
+
+def test_a_person_denies_a_study_and_the_researcher_learns_why(space: DataSpace) -> None:
+    root = str(space.root / "hospital-a")
+    study = space.submit(StudyRequest(title="denied", kind="count", query=QUERY,
+                                      deadline_seconds=60))
+    assert _waiting(space) == [study]
+    code, said = _cli("node", "studies", "deny", root, study, "--by", "dr-li", "--reason", " ")
+    assert code != 0 and "needs a reason" in said
+    code, said = _cli("node", "studies", "deny", root, study, "--by", "Dr Li Wei",
+                      "--reason", "no ethics approval")
+    assert code != 0 and "not a staff id" in said
+    code, said = _cli("node", "studies", "deny", root, study, "--by", "dr-li",
+                      "--reason", "no ethics approval")
+    assert code == 0, said
+    outcome = space.wait(study)
+    assert outcome["result"]["denied"] == ["hospital-a"]
+
+
+def test_deciding_a_study_never_offered_is_refused(space: DataSpace) -> None:
+    code, said = _cli("node", "studies", "approve", str(space.root / "hospital-a"),
+                      "study-nope", "--by", "dr-li")
+    assert code != 0 and "no study study-nope" in said
