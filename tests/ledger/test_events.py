@@ -236,7 +236,8 @@ def test_missing_required_field_is_refused() -> None:
 
 
 def test_every_listed_action_is_known() -> None:
-    listed = """study.submitted study.approved study.refused task.dispatched task.refused
+    listed = """study.submitted study.approved study.refused study.revoked task.dispatched
+    task.refused
     result.released emergency.requested emergency.released consent.granted consent.revoked
     policy.published access.denied dataset.published participant.enrolled checkpoint.cosigned"""
     assert {a.value for a in Action} == set(listed.split())

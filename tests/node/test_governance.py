@@ -30,18 +30,27 @@ def _study(purpose: str = "research", kind: str = "count",
             "request": {"title": "t", "purpose": purpose, "kind": kind, "query": {}}}
 
 
+def _default_rules(folder: Path) -> Governance:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / USAGE_POLICY_FILE).write_text(default_usage_policy("hospital-a", "dataset:a"))
+    (folder / AUTO_APPROVAL_FILE).write_text(default_auto_approval("hospital-a", "dataset:a"))
+    return Governance.read(folder, {"id": "hospital-a", "dataset": "dataset:a",
+                                    "analyses": pins(), "agreement_days": 30})
+
+
 @pytest.fixture
 def rules(tmp_path: Path) -> Governance:
-    (tmp_path / USAGE_POLICY_FILE).write_text(default_usage_policy("hospital-a", "dataset:a"))
-    (tmp_path / AUTO_APPROVAL_FILE).write_text(default_auto_approval("hospital-a", "dataset:a"))
-    return Governance.read(tmp_path, {"id": "hospital-a", "dataset": "dataset:a",
-                                      "analyses": pins()})
+    return _default_rules(tmp_path)
 
 
 def _check(rules: Governance, study: dict[str, object], queries: int = 0,
-           approved_days_ago: int = 1) -> None:
-    rules.check_task(COUNT, study, NOW, queries=queries,
-                     approved_at=NOW - dt.timedelta(days=approved_days_ago))
+           approved_days_ago: int = 1, agreed: dict[str, object] | None = None,
+           approver: Governance | None = None) -> None:
+    """Check a task of ``study`` under the agreement ``approver`` (default: ``rules``) made for
+    ``agreed`` (default: the study itself) when it was approved."""
+    approved_at = NOW - dt.timedelta(days=approved_days_ago)
+    agreement = (approver or rules).agreement_for(agreed or study, approved_at)
+    rules.check_task(COUNT, study, agreement, NOW, queries=queries, approved_at=approved_at)
 
 
 def test_the_default_rules_permit_a_research_count(rules: Governance) -> None:
@@ -68,13 +77,45 @@ def test_an_unknown_task_kind_is_refused(rules: Governance) -> None:
 
 
 def test_a_purpose_outside_the_usage_policy_is_refused(rules: Governance) -> None:
+    with pytest.raises(NotAllowed, match="does not permit"):
+        _check(rules, _study(purpose="commercial"), agreed=_study())
+
+
+def test_a_usage_policy_tightened_after_the_approval_refuses_the_next_task(
+    rules: Governance,
+) -> None:
+    public_health_only = parse_yaml("""\
+uid: urn:x
+permission:
+  - action: aggregate
+    constraint:
+      purpose: {isA: public-health}
+""")
     with pytest.raises(NotAllowed, match="usage policy does not permit"):
-        _check(rules, _study(purpose="commercial"))
+        _check(replace(rules, usage_policy=public_health_only), _study(), approver=rules)
+
+
+def test_a_study_the_usage_policy_would_refuse_cannot_be_approved(rules: Governance) -> None:
+    with pytest.raises(NotAllowed, match=r"does not permit this study.*change the policy"):
+        rules.agreement_for(_study(purpose="commercial"), NOW)
+
+
+def test_a_task_after_its_agreement_ended_is_refused(rules: Governance) -> None:
+    _check(rules, _study(), approved_days_ago=29)
+    with pytest.raises(NotAllowed, match=r"agreement does not permit.*dateTime"):
+        _check(rules, _study(), approved_days_ago=31)
+
+
+def test_an_agreement_binds_the_researcher_it_was_made_with(rules: Governance) -> None:
+    with pytest.raises(NotAllowed, match=r"agreement does not permit.*recipient"):
+        _check(rules, _study(researcher="someone-else"), agreed=_study())
 
 
 def test_without_a_usage_policy_no_task_runs(rules: Governance) -> None:
     with pytest.raises(NotAllowed, match="no usage policy"):
-        _check(replace(rules, usage_policy=None), _study())
+        _check(replace(rules, usage_policy=None), _study(), approver=rules)
+    with pytest.raises(NotAllowed, match="no usage policy"):
+        replace(rules, usage_policy=None).agreement_for(_study(), NOW)
 
 
 def test_a_usage_policy_with_an_unknown_term_refuses_and_names_it(rules: Governance) -> None:
@@ -86,7 +127,7 @@ permission:
       patientMood: {eq: calm}
 """)
     with pytest.raises(NotAllowed, match="patientMood"):
-        _check(replace(rules, usage_policy=odd), _study())
+        _check(replace(rules, usage_policy=odd), _study(), approver=rules)
 
 
 def test_an_agreement_past_its_time_or_its_query_count_is_refused(rules: Governance) -> None:
@@ -99,7 +140,7 @@ permission:
       elapsedTime: {lteq: P30D}
       count: {lteq: 3}
 """)
-    limited = replace(rules, usage_policy=bounded)
+    limited = replace(rules, usage_policy=bounded, agreement_days=90)
     _check(limited, _study(), queries=2, approved_days_ago=29)
     with pytest.raises(NotAllowed, match="elapsedTime"):
         _check(limited, _study(), queries=0, approved_days_ago=31)
@@ -125,6 +166,7 @@ def test_a_malformed_policy_file_stops_the_node_naming_the_file(tmp_path: Path) 
 
 @pytest.mark.parametrize("config", [
     {"analyses": ["count"]},
+    {"agreement_days": 0},
     {"consent_defaults": {"research": "maybe"}},
     {"consent_defaults": {"marketing": "opt-in"}},
 ])

@@ -71,6 +71,15 @@ def test_a_study_waits_for_a_person_who_approves_it(space: DataSpace) -> None:
                        "--reason", "changed my mind")
     assert code != 0 and "already decided: permit by dr-li" in again
 
+    code, said = _cli("node", "studies", "revoke", root, study, "--by", "dr-wang",
+                      "--reason", "consent withdrawn by the ethics board")
+    assert code == 0, said
+    code, listed = _cli("node", "studies", "list", root, "--all")
+    assert "revoked" in listed
+    record = space.nodes["hospital-a"].state.study(study)
+    assert record is not None and (record.status, record.revoked_by) == ("revoked", "dr-wang")
+    assert any(e["action"] == "study.revoked" for e in _journal(space))
+
 
 def test_a_person_denies_a_study_and_the_researcher_learns_why(space: DataSpace) -> None:
     root = str(space.root / "hospital-a")

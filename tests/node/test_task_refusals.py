@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from typing import Any
 
@@ -15,6 +16,7 @@ from medspace.hub.state import tasks
 from medspace.ledger.events import new_id, parse_event
 from medspace.ledger.store import LogStore
 from medspace.node.agent import Agent
+from medspace.node.review import revoke_study
 from medspace.node.setup import hub_client, open_vault
 from medspace.sqldb import create_engine, sqlite_url
 from medspace.store.vault import Identity
@@ -194,3 +196,13 @@ def test_a_refusal_whose_reason_names_a_patient_is_sent_without_the_name(
     assert "withheld" in (result.reason or "") and "王芳芳" not in (result.reason or "")
     event = _last_journal_event(space)
     assert event["action"] == "task.refused" and "王芳芳" not in event["reason"]
+
+
+def test_node_refuses_the_tasks_of_a_study_it_revoked(space: DataSpace) -> None:
+    study = space.submit(StudyRequest(title="to revoke", kind="count", query=QUERY))
+    assert space.wait(study)["status"] == "done"
+    node = space.nodes["hospital-a"]
+    revoke_study(node.state, node.journal, node.governance, study=study, revoked_by="dr-li",
+                 reason="the ethics board withdrew its approval", now=dt.datetime.now(dt.UTC))
+    result = _handle(space, _resigned(space, {"study": study}))
+    _assert_refused(space, result, f"this hospital revoked {study}")

@@ -92,6 +92,7 @@ class Action(StrEnum):
     STUDY_SUBMITTED = "study.submitted"
     STUDY_APPROVED = "study.approved"
     STUDY_REFUSED = "study.refused"
+    STUDY_REVOKED = "study.revoked"
     TASK_DISPATCHED = "task.dispatched"
     TASK_REFUSED = "task.refused"
     RESULT_RELEASED = "result.released"

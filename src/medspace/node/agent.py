@@ -36,6 +36,7 @@ from medspace.node.checks import TaskRefused, check_authorization, open_task
 from medspace.node.governance import Governance, NotAllowed
 from medspace.node.review import ReviewError, decide_study
 from medspace.node.state import NodeState, Replay
+from medspace.policy.odrl import PolicyError, parse_jsonld
 from medspace.store.consent import ConsentRule
 from medspace.store.engine import ClinicalStore
 from medspace.wire.messages import (
@@ -58,9 +59,9 @@ from medspace.wire.signing import SignedMessage, WireKey
 log = logging.getLogger(__name__)
 
 JOURNAL_CURSOR = "journal.forwarded"
-FORWARDED = frozenset({Action.CONSENT_GRANTED, Action.CONSENT_REVOKED})
-"""Journal events the node sends the hub's log on their own; releases and refusals travel with
-their results."""
+FORWARDED = frozenset({Action.CONSENT_GRANTED, Action.CONSENT_REVOKED, Action.STUDY_REVOKED})
+"""Journal events the node sends the hub's log on their own; releases, refusals and decisions
+travel with the messages they concern."""
 
 @dataclass
 class Node:
@@ -236,7 +237,7 @@ class Agent:
                 return
             with contextlib.suppress(ReviewError):  # a person decided first: theirs stands
                 await run_in_threadpool(partial(
-                    decide_study, state, self.node.journal, node_id=self.node.id,
+                    decide_study, state, self.node.journal, self.node.governance,
                     study=study["id"], decision="permit", decided_by="auto-approval",
                     reason="the hospital's standing approval rule",
                     now=dt.datetime.now(dt.UTC)))
@@ -244,7 +245,8 @@ class Agent:
         if record is None or record.decision is None or record.decided_by is None:
             return
         approval = Approval(study=record.id, node=self.node.id, decision=record.decision,
-                            decided_by=record.decided_by, reason=record.reason)
+                            decided_by=record.decided_by, reason=record.reason,
+                            agreement=record.agreement)
         self.queue("work", await self._sign(APPROVAL_KIND, approval.model_dump()))
 
     async def handle_task(self, message: SignedMessage) -> TaskResult | None:
@@ -278,7 +280,10 @@ class Agent:
         except NotAllowed as exc:
             raise TaskRefused(str(exc), core.id) from None
         approved = await run_in_threadpool(self.node.state.approved, core.study)
-        if approved is None or approved.decided_ms is None:
+        if approved is None or approved.decided_ms is None or approved.agreement is None:
+            revoked = await run_in_threadpool(self.node.state.study, core.study)
+            if revoked is not None and revoked.status == "revoked":
+                raise TaskRefused(f"this hospital revoked {core.study}", core.id)
             raise TaskRefused(f"this hospital has not approved {core.study}", core.id)
         if (core.kind, core.query) != (approved.request.get("kind"),
                                        approved.request.get("query")):
@@ -287,10 +292,11 @@ class Agent:
         now = dt.datetime.now(dt.UTC)
         released = await run_in_threadpool(self.node.state.released, core.study)
         try:
-            rules.check_task(analysis, approved.as_offered(), now, queries=released,
+            rules.check_task(analysis, approved.as_offered(), parse_jsonld(approved.agreement),
+                             now, queries=released,
                              approved_at=dt.datetime.fromtimestamp(approved.decided_ms / 1000,
                                                                    dt.UTC))
-        except NotAllowed as exc:
+        except (NotAllowed, PolicyError) as exc:
             raise TaskRefused(str(exc), core.id) from None
         purpose = approved.request.get("purpose", "research")
         if purpose not in rules.consent_defaults:

@@ -8,7 +8,8 @@ A node folder holds the hospital's own rules, which it reads when it starts:
     ``analyses``: kind → ``version@sha256:…`` pin (:mod:`medspace.analytics.registry`); an
     analysis not pinned, or whose code has changed, does not run. ``dataset``: the id its
     policies name as their target; ``jurisdiction``: where the data is (ISO 3166, ``CN-31``);
-    ``consent_defaults``: purpose → ``opt-in`` / ``opt-out``.
+    ``consent_defaults``: purpose → ``opt-in`` / ``opt-out``; ``agreement_days``: how long
+    the agreement an approval makes lasts (365).
 ``usage-policy.yaml``
     The ODRL policy (:mod:`medspace.policy`) every task is checked against: its action is the
     analysis's, its purpose the study's, its recipient the researcher, its count the tasks
@@ -30,6 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from medspace.analytics.registry import ANALYSES, Analysis
+from medspace.node.agreement import AGREEMENT_DAYS, make_agreement
 from medspace.policy.evaluate import Decision, Request, evaluate
 from medspace.policy.odrl import Policy, PolicyError, load_policy
 from medspace.store.consent import DEFAULTS, ConsentDefault
@@ -62,12 +64,14 @@ class NotAllowed(ValueError):
 class Governance:
     """The hospital's rules, read once when the node starts."""
 
+    node: str = ""
     analyses: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     usage_policy: Policy | None = None
     auto_approval: Policy | None = None
     dataset: str | None = None
     jurisdiction: str | None = None
     consent_defaults: Mapping[str, ConsentDefault] = field(default_factory=lambda: DEFAULTS)
+    agreement_days: int = AGREEMENT_DAYS
 
     @classmethod
     def read(cls, root: Path, config: Mapping[str, Any]) -> Governance:
@@ -77,17 +81,23 @@ class Governance:
         if not isinstance(analyses, dict) or not all(
                 isinstance(k, str) and isinstance(p, str) for k, p in analyses.items()):
             raise GovernanceError("node.json: 'analyses' must map each kind to its pin")
+        days = config.get("agreement_days", AGREEMENT_DAYS)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+            raise GovernanceError("node.json: 'agreement_days' must be a whole number of days "
+                                  "from 1 to 3650")
         if (not isinstance(defaults, dict) or not set(defaults) <= set(DEFAULTS)
                 or not set(defaults.values()) <= {"opt-in", "opt-out"}):
             raise GovernanceError(f"node.json: 'consent_defaults' must map purposes "
                                   f"({', '.join(DEFAULTS)}) to opt-in or opt-out")
         return cls(
+            node=str(config.get("id", "")),
             analyses=MappingProxyType(dict(analyses)),
             usage_policy=_policy(root / USAGE_POLICY_FILE),
             auto_approval=_policy(root / AUTO_APPROVAL_FILE),
             dataset=config.get("dataset"),
             jurisdiction=config.get("jurisdiction"),
             consent_defaults=MappingProxyType({**DEFAULTS, **defaults}),
+            agreement_days=days,
         )
 
     def analysis(self, kind: str) -> Analysis:
@@ -121,19 +131,38 @@ class Governance:
         decision = evaluate(self.auto_approval, self._request(known.action, study, now))
         return decision if decision.permitted else None
 
-    def check_task(self, analysis: Analysis, study: Mapping[str, Any], now: dt.datetime, *,
-                   queries: int, approved_at: dt.datetime) -> Decision:
-        """The usage policy's verdict on one task of an approved study; NotAllowed if it
-        denies."""
+    def agreement_for(self, study: Mapping[str, Any], now: dt.datetime) -> Policy:
+        """The agreement an approval of ``study`` makes now; NotAllowed when the usage policy
+        would not let the study run, since an approval it cannot honour helps no one."""
+        kind = str(study.get("request", {}).get("kind"))
+        analysis = ANALYSES.get(kind)
+        if analysis is None:
+            raise NotAllowed(f"unknown task kind {kind!r}")
+        policy = self._usage_policy()
+        decision = evaluate(policy, self._request(analysis.action, study, now, queries=0,
+                                                  elapsed=dt.timedelta(0)))
+        if not decision.permitted:
+            raise NotAllowed("the usage policy does not permit this study: "
+                             + "; ".join(decision.reasons) + "; change the policy first")
+        return make_agreement(policy, study=study, node_id=self.node,
+                              action=analysis.action, agreed_at=now, days=self.agreement_days)
+
+    def check_task(self, analysis: Analysis, study: Mapping[str, Any], agreement: Policy,
+                   now: dt.datetime, *, queries: int, approved_at: dt.datetime) -> None:
+        """Refuse (NotAllowed) a task of an approved study that its agreement or the current
+        usage policy does not permit, saying which and why."""
+        for name, policy in (("agreement", agreement), ("usage policy", self._usage_policy())):
+            decision = evaluate(policy, self._request(
+                analysis.action, study, now, queries=queries, elapsed=now - approved_at))
+            if not decision.permitted:
+                raise NotAllowed(f"the {name} does not permit this task: "
+                                 + "; ".join(decision.reasons))
+
+    def _usage_policy(self) -> Policy:
         if self.usage_policy is None:
             raise NotAllowed(f"this hospital has no usage policy ({USAGE_POLICY_FILE}); no "
                              "task runs until it writes one")
-        decision = evaluate(self.usage_policy, self._request(
-            analysis.action, study, now, queries=queries, elapsed=now - approved_at))
-        if not decision.permitted:
-            raise NotAllowed("the usage policy does not permit this task: "
-                             + "; ".join(decision.reasons))
-        return decision
+        return self.usage_policy
 
 
 def _policy(path: Path) -> Policy | None:

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 
 from medspace.analytics.registry import ANALYSES
-from medspace.node.review import ReviewError, decide_study
+from medspace.node.governance import Governance, GovernanceError
+from medspace.node.review import ReviewError, decide_study, revoke_study
 from medspace.node.setup import open_journal
 from medspace.node.state import NodeState
 from medspace.sqldb import create_engine, sqlite_url
@@ -58,7 +59,9 @@ def list_command(folder: _Folder, every: Annotated[bool, typer.Option(
     for heading in ("researcher", "purpose", "analysis", "offered", "decision"):
         shown.add_column(heading)
     for r in records:
-        decision = "waiting" if r.decision is None else f"{r.decision} by {r.decided_by}"
+        decision = {"offered": "waiting", "agreed": f"approved by {r.decided_by}",
+                    "refused": f"denied by {r.decided_by}",
+                    "revoked": f"revoked by {r.revoked_by}"}[r.status]
         shown.add_row(r.id, r.researcher, str(r.request.get("purpose", "research")),
                       str(r.request.get("kind")), _when(r.offered_ms), decision)
     out.print(shown)
@@ -67,10 +70,17 @@ def list_command(folder: _Folder, every: Annotated[bool, typer.Option(
                   highlight=False, soft_wrap=True)
 
 
+def _rules(folder: Path, config: dict[str, Any]) -> Governance:
+    try:
+        return Governance.read(folder, config)
+    except GovernanceError as exc:
+        raise fail(str(exc)) from None
+
+
 def _decide(folder: Path, study: str, decision: str, by: str, reason: str | None) -> None:
     config = _config(folder)
     try:
-        decide_study(_state(folder), open_journal(folder, config["id"]), node_id=config["id"],
+        decide_study(_state(folder), open_journal(folder, config["id"]), _rules(folder, config),
                      study=study, decision=decision, decided_by=by, reason=reason,
                      now=dt.datetime.now(dt.UTC))
     except ReviewError as exc:
@@ -94,6 +104,20 @@ def deny_command(folder: _Folder, study: Annotated[str, typer.Argument(
         reason: Annotated[str, typer.Option(help="Why: the researcher is told.")]) -> None:
     """Deny a study: no task of it runs here."""
     _decide(folder, study, "deny", by, reason)
+
+
+@studies_app.command("revoke")
+def revoke_command(folder: _Folder, study: Annotated[str, typer.Argument(
+        help="The study's id, as `list --all` shows it.")], by: _By,
+        reason: Annotated[str, typer.Option(help="Why: the researcher is told.")]) -> None:
+    """Withdraw an approved study: from now on no task of it runs here."""
+    config = _config(folder)
+    try:
+        revoke_study(_state(folder), open_journal(folder, config["id"]), _rules(folder, config),
+                     study=study, revoked_by=by, reason=reason, now=dt.datetime.now(dt.UTC))
+    except ReviewError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"{study} revoked by {by}; its tasks are refused from now on")
 
 
 @analyses_app.command("list")

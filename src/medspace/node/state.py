@@ -39,6 +39,10 @@ studies = sa.Table(
     sa.Column("decided_by", sa.String(128), nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("decided_ms", sa.BigInteger, nullable=True),
+    sa.Column("agreement", sa.Text, nullable=True),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+    sa.Column("revoked_by", sa.String(128), nullable=True),
+    sa.Column("revoke_reason", sa.Text, nullable=True),
 )
 cursors = sa.Table(
     "node_cursors",
@@ -64,6 +68,17 @@ class StudyRecord:
     decided_by: str | None
     reason: str | None
     decided_ms: int | None
+    agreement: dict[str, Any] | None = None
+    """The ODRL Agreement (JSON-LD) the hospital made when it approved."""
+    revoked_ms: int | None = None
+    revoked_by: str | None = None
+
+    @property
+    def status(self) -> str:
+        """offered, agreed, refused or revoked (an agreed study's expiry is its agreement's)."""
+        if self.revoked_ms is not None:
+            return "revoked"
+        return {"permit": "agreed", "deny": "refused"}.get(self.decision or "", "offered")
 
     def as_offered(self) -> dict[str, Any]:
         """The study in the form the hub offers it."""
@@ -72,7 +87,9 @@ class StudyRecord:
 
 def _record(row: sa.Row) -> StudyRecord:
     return StudyRecord(row.id, row.researcher, json.loads(row.request), row.offered_ms,
-                       row.decision, row.decided_by, row.reason, row.decided_ms)
+                       row.decision, row.decided_by, row.reason, row.decided_ms,
+                       None if row.agreement is None else json.loads(row.agreement),
+                       row.revoked_ms, row.revoked_by)
 
 
 @dataclass(frozen=True)
@@ -122,16 +139,18 @@ class NodeState:
                     offered_ms=now_ms))
 
     def decide(self, study: str, decision: str, decided_by: str, reason: str | None,
-               now_ms: int) -> bool:
-        """Record the hospital's decision on an offered study; False if it was already decided
-        (the first decision stands). Raises LookupError for a study never offered."""
+               now_ms: int, agreement: dict[str, Any] | None = None) -> bool:
+        """Record the hospital's decision on an offered study, with the agreement an approval
+        makes; False if it was already decided (the first decision stands). Raises LookupError
+        for a study never offered."""
         with self.engine.begin() as conn:
             if conn.execute(sa.select(studies.c.id).where(studies.c.id == study)).first() is None:
                 raise LookupError(f"no study {study} has been offered to this hospital")
             changed = conn.execute(
                 studies.update().where(studies.c.id == study, studies.c.decision.is_(None))
                 .values(decision=decision, decided_by=decided_by, reason=reason,
-                        decided_ms=now_ms)).rowcount
+                        decided_ms=now_ms,
+                        agreement=None if agreement is None else json.dumps(agreement))).rowcount
         return bool(changed)
 
     def study(self, study: str) -> StudyRecord | None:
@@ -148,11 +167,21 @@ class NodeState:
         with self._reader.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
 
+    def revoke(self, study: str, revoked_by: str, reason: str, now_ms: int) -> bool:
+        """End an agreed study; False unless it was agreed and not yet revoked."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                studies.update().where(studies.c.id == study, studies.c.decision == "permit",
+                                       studies.c.revoked_ms.is_(None))
+                .values(revoked_ms=now_ms, revoked_by=revoked_by, revoke_reason=reason)
+            ).rowcount
+        return bool(changed)
+
     def approved(self, study: str) -> StudyRecord | None:
-        """The study if this hospital approved it, as it was when approved; tasks are held to
-        it, whatever the hub says the study is."""
+        """The study if this hospital approved it and has not revoked it, as it was when
+        approved; tasks are held to it, whatever the hub says the study is."""
         record = self.study(study)
-        return record if record is not None and record.decision == "permit" else None
+        return record if record is not None and record.status == "agreed" else None
 
     def released(self, study: str) -> int:
         """How many of the study's tasks this node has answered with a release."""

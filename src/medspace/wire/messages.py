@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from medspace.wire.signing import SignedMessage
 
@@ -26,6 +26,7 @@ POLL_KIND = "poll"
 EVENT_KIND = "event"
 APPROVAL_KIND = "approval"
 COSIGNATURE_KIND = "cosignature"
+DATASET_KIND = "dataset"
 MAX_OUTBOX = 64
 
 
@@ -116,13 +117,15 @@ class PollRequest(BaseModel):
 
 
 class Approval(_Message):
-    """A node's decision on a study, which the hub logs and honours."""
+    """A node's decision on a study, which the hub logs and honours; an approval carries the
+    ODRL Agreement (JSON-LD) the hospital made, signed with the rest by the node."""
 
     study: str = Field(pattern=ID)
     node: str = Field(pattern=ID)
     decision: Literal["permit", "deny"]
     reason: str | None = Field(default=None, max_length=500)
     decided_by: str = Field(pattern=ID)
+    agreement: dict[str, Any] | None = None
 
 
 class StudyRequest(_Message):
@@ -136,3 +139,123 @@ class StudyRequest(_Message):
     on_missing: Literal["partial", "fail"] = "partial"
     min_nodes: int = Field(default=1, ge=1)
     deadline_seconds: float = Field(default=60.0, gt=0, le=86_400)
+
+
+CATEGORY = r"^[A-Z][0-9]{2}$"
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+MIN_CELL_FLOOR = 5
+"""The smallest minimum cell an offer may state (DESIGN §6)."""
+MAX_EPSILON = 10.0
+MAX_CATEGORIES = 2600
+"""Letters times two digits: every ICD-10 category or ATC group there could be."""
+MAX_POLICY_BYTES = 64 * 1024
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+NoisyCount = Annotated[int, Field(ge=0, lt=2**63)]
+
+
+class OfferNoise(_Message):
+    """How an offer's figures were made differentially private, so that a reader can weigh
+    them: discrete Laplace noise, ε per figure and in total (basic composition), and the
+    bounds on what one person contributes that make those ε hold."""
+
+    mechanism: Literal["discrete-laplace"] = "discrete-laplace"
+    epsilon: float = Field(gt=0, le=MAX_EPSILON, allow_inf_nan=False)
+    delta: Share
+    persons_epsilon: float = Field(gt=0, allow_inf_nan=False)
+    rows_epsilon: float = Field(gt=0, allow_inf_nan=False)
+    """Spent on each table's row count."""
+    rows_per_person: int = Field(ge=1, le=1_000_000)
+    """A table's count takes at most this many rows of one person."""
+    categories_epsilon: float = Field(gt=0, allow_inf_nan=False)
+    """Spent on the condition categories, and again on the drug groups."""
+    categories_delta: Share
+    categories_per_person: int = Field(ge=1, le=MAX_CATEGORIES)
+    category_threshold: int = Field(ge=MIN_CELL_FLOOR)
+    """The noisy person count a category needed to be listed."""
+    min_cell: int = Field(ge=MIN_CELL_FLOOR)
+
+
+class OfferRisk(_Message):
+    """The summary of the re-identification risk of the person table's quasi-identifiers."""
+
+    quasi_identifiers: list[Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]] = Field(
+        max_length=16)
+    k_anonymity: int = Field(ge=0)
+    records_at_risk: Share
+    """The share of persons in an equivalence class smaller than ``1 / threshold``."""
+    sample_uniqueness: Share
+    threshold: float = Field(gt=0, le=1, allow_inf_nan=False)
+
+
+class OfferPeriod(_Message):
+    """The months the dataset covers, each end held by at least the minimum cell of persons."""
+
+    start: str = Field(pattern=MONTH)
+    end: str = Field(pattern=MONTH)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.start > self.end:
+            raise ValueError("the period ends before it starts")
+        return self
+
+
+class DatasetOffer(_Message):
+    """A hospital's dataset as the catalog shows it, signed by the hospital's node.
+
+    Every figure is a differentially private count or a summary of at least the minimum cell
+    of persons; no record's value is in it. ``policy`` is the usage policy offered with the
+    dataset, as ODRL JSON-LD of type Offer.
+    """
+
+    dataset: str = Field(pattern=ID)
+    node: str = Field(pattern=ID)
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    published_at: int = Field(ge=0)
+    jurisdiction: str | None = Field(default=None, pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+    persons: NoisyCount
+    rows: dict[Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,31}$")], NoisyCount] = Field(
+        max_length=32)
+    code_systems: list[Literal["ICD-10", "ATC", "LOINC"]] = Field(max_length=3)
+    conditions: dict[Annotated[str, Field(pattern=CATEGORY)], NoisyCount] = Field(
+        max_length=MAX_CATEGORIES)
+    """ICD-10 category → noisy count of persons with a condition in it."""
+    drugs: dict[Annotated[str, Field(pattern=CATEGORY)], NoisyCount] = Field(
+        max_length=MAX_CATEGORIES)
+    """ATC group (3 characters) → noisy count of persons with a drug exposure in it."""
+    period: OfferPeriod | None = None
+    deid_profile: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    risk: OfferRisk
+    noise: OfferNoise
+    policy: dict[str, Any]
+
+    @field_validator("policy")
+    @classmethod
+    def _bounded_policy(cls, policy: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(rfc8785.dumps(policy))
+        except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+            raise ValueError(f"the policy is not canonical JSON: {exc}") from None
+        if size > MAX_POLICY_BYTES:
+            raise ValueError(f"the policy is longer than {MAX_POLICY_BYTES} bytes")
+        return policy
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        noise = self.noise
+        spent = (noise.persons_epsilon + noise.rows_epsilon * len(self.rows)
+                 + 2 * noise.categories_epsilon)
+        if spent > noise.epsilon * (1 + 1e-9):
+            raise ValueError(f"the figures spend ε {spent:g}, more than the {noise.epsilon:g} "
+                             "the offer states")
+        if 2 * noise.categories_delta > noise.delta * (1 + 1e-9):
+            raise ValueError("the categories spend more δ than the offer states")
+        if noise.category_threshold < noise.min_cell:
+            raise ValueError("the category threshold is below the minimum cell")
+        small = sorted(code for code, persons in (*self.conditions.items(),
+                                                  *self.drugs.items())
+                       if persons < noise.category_threshold)
+        if small:
+            raise ValueError(f"categories below the threshold are listed: {', '.join(small)}")
+        return self
