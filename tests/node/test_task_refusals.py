@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,8 +17,11 @@ from medspace.hub.state import tasks
 from medspace.ledger.events import new_id, parse_event
 from medspace.ledger.store import LogStore
 from medspace.node.agent import Agent
+from medspace.node.agreement import ends
 from medspace.node.review import revoke_study
 from medspace.node.setup import hub_client, open_vault
+from medspace.node.state import studies
+from medspace.policy.odrl import parse_jsonld, parse_yaml
 from medspace.sqldb import create_engine, sqlite_url
 from medspace.store.vault import Identity
 from medspace.wire.messages import (
@@ -206,3 +210,44 @@ def test_node_refuses_the_tasks_of_a_study_it_revoked(space: DataSpace) -> None:
                  reason="the ethics board withdrew its approval", now=dt.datetime.now(dt.UTC))
     result = _handle(space, _resigned(space, {"study": study}))
     _assert_refused(space, result, f"this hospital revoked {study}")
+
+
+def _approved_study(space: DataSpace, title: str) -> str:
+    study = space.submit(StudyRequest(title=title, kind="count", query=QUERY))
+    assert space.wait(study)["status"] == "done"
+    return study
+
+
+def test_node_refuses_a_task_once_its_agreement_has_ended(space: DataSpace) -> None:
+    study = _approved_study(space, "agreement ends")
+    node = space.nodes["hospital-a"]
+    record = node.state.study(study)
+    assert record is not None and record.agreement is not None
+    ended = json.loads(json.dumps(record.agreement).replace(
+        str(ends(parse_jsonld(record.agreement)).isoformat(timespec="seconds")),
+        "2026-01-01T00:00:00+00:00"))
+    with node.state.engine.begin() as conn:
+        conn.execute(sa.update(studies).where(studies.c.id == study)
+                     .values(agreement=json.dumps(ended)))
+    result = _handle(space, _resigned(space, {"study": study}))
+    _assert_refused(space, result, "the agreement does not permit this task")
+
+
+@pytest.mark.parametrize(("policy", "words"), [
+    ("uid: urn:x\npermission:\n  - action: aggregate\n    constraint:\n"
+     "      purpose: {isA: public-health}\n", "usage policy does not permit"),
+    ("uid: urn:x\npermission:\n  - action: aggregate\n    constraint:\n"
+     "      patientMood: {eq: calm}\n", "patientMood"),
+])
+def test_node_refuses_a_task_its_usage_policy_no_longer_permits(
+    space: DataSpace, policy: str, words: str,
+) -> None:
+    study = _approved_study(space, f"policy changes: {words}")
+    node = space.nodes["hospital-a"]
+    before = node.governance
+    node.governance = replace(before, usage_policy=parse_yaml(policy))
+    try:
+        result = _handle(space, _resigned(space, {"study": study}))
+    finally:
+        node.governance = before
+    _assert_refused(space, result, words)
