@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +14,7 @@ from rich.table import Table
 
 from medspace.keyfiles import KeyFileError, private_secret, read_private
 from medspace.node.consent import PatientNotFound, change_consent, find_patient
-from medspace.node.setup import open_journal, open_vault
+from medspace.node.setup import NodeSetupError, open_journal, open_vault, read_config
 from medspace.store.consent import ConsentError, history
 from medspace.store.engine import ClinicalStore
 from medspace.store.schema import CONSENT_PURPOSES
@@ -44,13 +43,12 @@ _By = Annotated[str, typer.Option(
 def _opened(folder: Path) -> Iterator[tuple[ClinicalStore, IdentityVault, bytes, bytes, str]]:
     """The node's store, vault, keys and id, or a message saying what to do."""
     try:
-        config = json.loads((folder / "node.json").read_text(encoding="utf-8"))
+        config = read_config(folder)
         keys = (private_secret(folder / "keys" / "pseudonym.key"),
                 read_private(folder / "keys" / "linkage.key"))
         vault = open_vault(folder)
-    except (OSError, ValueError, KeyFileError) as exc:
-        raise fail(f"{folder} is not a node that has joined a data space ({exc}); run "
-                   "`medspace node join` first") from None
+    except (NodeSetupError, OSError, KeyFileError) as exc:
+        raise fail(f"{exc}; run `medspace node join` first if this node has not joined") from None
     try:
         store = ClinicalStore.open_duckdb(folder / "store.duckdb")
     except duckdb.IOException:

@@ -13,7 +13,7 @@ from rich.table import Table
 from medspace.analytics.registry import ANALYSES
 from medspace.node.governance import Governance, GovernanceError
 from medspace.node.review import ReviewError, decide_study, revoke_study
-from medspace.node.setup import open_journal
+from medspace.node.setup import NodeSetupError, open_journal, read_config
 from medspace.node.state import NodeState
 from medspace.sqldb import create_engine, sqlite_url
 from medspace.terminal import fail, out
@@ -29,11 +29,9 @@ _By = Annotated[str, typer.Option(help="Your staff id (a pseudonymous id, never 
 
 def _config(folder: Path) -> dict[str, Any]:
     try:
-        config: dict[str, Any] = json.loads((folder / "node.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise fail(f"{folder} is not a node that has joined a data space ({exc}); run "
-                   "`medspace node join` first") from None
-    return config
+        return read_config(folder)
+    except NodeSetupError as exc:
+        raise fail(str(exc)) from None
 
 
 def _state(folder: Path) -> NodeState:

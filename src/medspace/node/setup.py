@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -92,13 +93,21 @@ def join(root: Path, enrollment: Enrollment, policy_text: str, linkage_key: byte
             (root / name).write_text(text, encoding="utf-8")
 
 
-def open_node(root: Path) -> tuple[Node, str]:
-    """The node in ``root`` and its hub's URL."""
+def read_config(root: Path) -> dict[str, Any]:
+    """The node's ``node.json``; NodeSetupError saying what to do if it has not joined."""
     try:
         config = json.loads((root / "node.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise NodeSetupError(f"{root} has not joined a data space (run `medspace node join`): "
                              f"{exc}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("id"), str):
+        raise NodeSetupError(f"{root}/node.json has no node id; run `medspace node join` again")
+    return config
+
+
+def open_node(root: Path) -> tuple[Node, str]:
+    """The node in ``root`` and its hub's URL."""
+    config = read_config(root)
     node_id = config["id"]
     try:
         governance = Governance.read(root, config)
