@@ -19,16 +19,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from medspace.hub.catalog import CatalogError, dataset_document, search
 from medspace.hub.service import Hub, HubError
 from medspace.ledger.logapi import log_router
 from medspace.ledger.publisher import WitnessAnswer
 from medspace.wire.messages import (
     APPROVAL_KIND,
     COSIGNATURE_KIND,
+    DATASET_KIND,
     EVENT_KIND,
     POLL_KIND,
     RESULT_KIND,
     Approval,
+    DatasetOffer,
     Poll,
     PollRequest,
     StudyRequest,
@@ -174,6 +177,41 @@ def create_app(hub: Hub) -> FastAPI:
         """A researcher submits a study."""
         request = _model(StudyRequest, _opened(hub, message, "study", {"researcher"}))
         return {"study": await hub.submit(message.signer, request)}
+
+    @app.post("/v1/catalog")
+    async def publish(message: SignedMessage) -> dict[str, Any]:
+        """A hospital's node publishes its dataset offer; the hub logs it and its policy."""
+        offer = _model(DatasetOffer, _opened(hub, message, DATASET_KIND, {"hospital"}))
+        if offer.node != message.signer:
+            raise HTTPException(403, "a node may only publish its own dataset offer")
+        return await hub.publish(offer)
+
+    @app.get("/v1/catalog")
+    def catalog(
+        hospital: str | None = Query(None, max_length=128,
+                                     description="Only this hospital's datasets."),
+        code: str | None = Query(None, max_length=32,
+                                 description="An ICD-10 or ATC code or prefix (C34.1, L01)."),
+        purpose: str | None = Query(None, max_length=64,
+                                    description="Only datasets a researcher may aggregate for "
+                                                "this purpose now."),
+    ) -> dict[str, Any]:
+        """The catalog as DCAT / Dataspace Protocol JSON-LD, for every enrolled participant."""
+        try:
+            return search(hub.state.offers(hospital), code=code, purpose=purpose)
+        except CatalogError as exc:
+            raise HTTPException(exc.status, exc.reason) from None
+
+    @app.get("/v1/catalog/{dataset_id}")
+    def catalog_dataset(dataset_id: str) -> dict[str, Any]:
+        """One dataset of the catalog as a JSON-LD ``dcat:Dataset``."""
+        row = hub.state.offer(dataset_id)
+        if row is None:
+            raise HTTPException(404, f"no dataset {dataset_id} in the catalog")
+        try:
+            return dataset_document(row)
+        except CatalogError as exc:
+            raise HTTPException(exc.status, exc.reason) from None
 
     @app.get("/v1/registry")
     def registry() -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 
 from medspace.hub.aggregate import combine
+from medspace.hub.catalog import CatalogError, check_offer
 from medspace.hub.state import HubState
 from medspace.ledger.cosignature import parse_cosigner_vkey
 from medspace.ledger.events import AuditEvent, EventError, new_event, new_id, parse_event
@@ -32,6 +33,7 @@ from medspace.ledger.receipt import build_receipt
 from medspace.wire.messages import (
     TASK_KIND,
     Approval,
+    DatasetOffer,
     Receipt,
     StudyRequest,
     Task,
@@ -45,6 +47,7 @@ from medspace.wire.signing import WireKey
 log = logging.getLogger(__name__)
 
 TASK_LIFETIME_MS = 10 * 60 * 1000
+OFFER_CLOCK_SKEW_MS = 120_000
 WITNESS_TIMEOUT = 10.0
 PUBLISH_INTERVAL = 1.0
 
@@ -203,6 +206,37 @@ class Hub:
 
     def _wake(self, node: str) -> None:
         self._mail[node].wake_work.set()
+
+    # -- the catalog ---------------------------------------------------------------------
+
+    async def publish(self, offer: DatasetOffer) -> dict[str, Any]:
+        """Log a node's dataset offer and its policy, then show it in the catalog.
+
+        The offer must be fresh (its time within the clock skew of the hub's, and newer than
+        the dataset's current offer), so that a replayed old offer cannot roll the catalog
+        back; the dataset must be the node's own (see :func:`medspace.hub.catalog.check_offer`).
+        """
+        received = now_ms()
+        if abs(received - offer.published_at) > OFFER_CLOCK_SKEW_MS:
+            raise HubError(400, "the offer is stale or from the future; check the node's clock "
+                                "and publish again")
+        existing = await run_in_threadpool(self.state.offer, offer.dataset)
+        try:
+            check_offer(offer, existing)
+        except CatalogError as exc:
+            raise HubError(exc.status, exc.reason) from None
+        body = offer.model_dump(mode="json")
+        payload_digest = digest(body)
+        index = await self.record(actor=offer.node, role="hospital", action="dataset.published",
+                                  subject=offer.dataset, decision="info",
+                                  payload_digest=payload_digest)
+        await self.record(actor=offer.node, role="hospital", action="policy.published",
+                          subject=offer.dataset, decision="info",
+                          payload_digest=digest(offer.policy))
+        if not await run_in_threadpool(self.state.put_offer, offer.dataset, offer.node,
+                                       offer.published_at, json.dumps(body), payload_digest):
+            raise HubError(409, f"{offer.dataset} received a newer offer meanwhile; it stands")
+        return {"dataset": offer.dataset, "payload_digest": payload_digest, "index": index}
 
     # -- studies -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The hub's durable state: participants, studies, approvals and tasks, in SQL.
+"""The hub's durable state: participants, studies, approvals, tasks and the catalog, in SQL.
 
 The hub keeps nothing that matters only in memory: a restarted hub finds every study and every
 undelivered or unanswered task where it left them, so nodes resume and studies finish.
@@ -61,6 +61,17 @@ tasks = sa.Table(
     sa.Column("result", sa.Text, nullable=True),
 )
 
+catalog = sa.Table(
+    "hub_catalog",
+    metadata,
+    sa.Column("dataset", sa.String(128), primary_key=True),
+    sa.Column("node", sa.String(128), nullable=False, index=True),
+    sa.Column("first_published_ms", sa.BigInteger, nullable=False),
+    sa.Column("published_ms", sa.BigInteger, nullable=False),
+    sa.Column("offer", sa.Text, nullable=False),
+    sa.Column("payload_digest", sa.String(80), nullable=False),
+)
+
 
 @dataclass(frozen=True)
 class Participant:
@@ -82,6 +93,18 @@ class TaskRow:
     node: str
     study: str
     status: str
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    """A dataset's latest offer as the hub keeps it: the offer's JSON and when it came."""
+
+    dataset: str
+    node: str
+    first_published_ms: int
+    published_ms: int
+    offer: str
+    payload_digest: str
 
 
 class HubState:
@@ -242,3 +265,47 @@ class HubState:
             conn.execute(tasks.update().where(tasks.c.study == study,
                                               tasks.c.status == "pending")
                          .values(status="expired"))
+
+    def put_offer(self, dataset: str, node: str, published_ms: int, offer: str,
+                  payload_digest: str) -> bool:
+        """Keep ``offer`` (JSON) as the dataset's offer unless the dataset is another node's or
+        already has an offer at least as new; False if it was not kept.
+
+        The check and the change are one statement, so of two concurrent offers the newer
+        stands; the first publication's time is kept.
+        """
+        values = {"node": node, "published_ms": published_ms, "offer": offer,
+                  "payload_digest": payload_digest}
+        try:
+            with self.engine.begin() as conn:
+                changed = conn.execute(
+                    catalog.update()
+                    .where(catalog.c.dataset == dataset, catalog.c.node == node,
+                           catalog.c.published_ms < published_ms)
+                    .values(**values)
+                ).rowcount
+                if changed:
+                    return True
+                exists = conn.execute(sa.select(catalog.c.dataset)
+                                      .where(catalog.c.dataset == dataset)).first()
+                if exists is not None:
+                    return False
+                conn.execute(catalog.insert().values(
+                    dataset=dataset, first_published_ms=published_ms, **values))
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def offer(self, dataset: str) -> CatalogRow | None:
+        """The latest offer of ``dataset``."""
+        with self._reader.connect() as conn:
+            row = conn.execute(sa.select(catalog).where(catalog.c.dataset == dataset)).first()
+        return None if row is None else CatalogRow(**row._mapping)
+
+    def offers(self, node: str | None = None) -> list[CatalogRow]:
+        """Every dataset's latest offer, or those of one node, by dataset id."""
+        query = sa.select(catalog).order_by(catalog.c.dataset)
+        if node is not None:
+            query = query.where(catalog.c.node == node)
+        with self._reader.connect() as conn:
+            return [CatalogRow(**row._mapping) for row in conn.execute(query)]

@@ -243,6 +243,8 @@ class DatasetOffer(_Message):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if len(set(self.code_systems)) != len(self.code_systems):
+            raise ValueError("a code system is named twice")
         noise = self.noise
         spent = (noise.persons_epsilon + noise.rows_epsilon * len(self.rows)
                  + 2 * noise.categories_epsilon)
