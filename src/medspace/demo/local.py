@@ -113,7 +113,7 @@ class LocalDataSpace:
                     f"https://127.0.0.1:{self.witness_port}/witness/v1/key"),
             Service("the hub", command("hub", str(hub), "--port", port), hub / "hub.log",
                     self.hub_url + "/log/v1/checkpoint/signed"),
-            *(Service(name, command("node", "run", str(self.root / name)),
+            *(Service(name, command("node", "run", str(self.root / name), "--api-port", "0"),
                       self.root / name / "node.log") for name in self.hospitals),
         ]
 

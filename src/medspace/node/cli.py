@@ -32,7 +32,10 @@ from medspace.connector.retry import retry_quarantine
 from medspace.keyfiles import KeyFileError, private_secret, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
+from medspace.node.api import API_PORT, node_api, serve_api
 from medspace.node.consent_cli import consent_app
+from medspace.node.people_cli import people_app
+from medspace.node.publish_cli import publish_command
 from medspace.node.review_cli import analyses_app, studies_app
 from medspace.node.setup import (
     NodeSetupError,
@@ -98,18 +101,47 @@ def join_command(
 @node_app.command("run")
 def run_command(
     folder: Annotated[Path, typer.Argument(help="The node's folder.")],
+    api_host: Annotated[str, typer.Option(
+        help="Address the node's API listens on: an interface on the hospital network (never "
+             "one the internet reaches). Clients must call it by a name or address the node's "
+             "certificate holds (the --host the operator enrolled it with).")] = "127.0.0.1",
+    api_port: Annotated[int, typer.Option(
+        min=0, max=65535, help="TCP port of the node's API; 0 runs the agent alone.")] = (
+        API_PORT),
 ) -> None:
-    """Run the node's agent: it calls out to the hub and never accepts connections."""
+    """Run the node: its agent calls out to the hub; its API serves the hospital's people.
+
+    The agent never accepts connections. The API answers the hospital's own administrators,
+    desk staff, patients and auditors (`medspace node people add`) over HTTPS with the node's
+    certificate (clients trust FOLDER/tls/ca.crt), a bearer token on every call: studies to
+    decide, patients' consent, the node's journal. It works on the store the node holds, so
+    consent changes take effect while the node runs. Stop with Ctrl-C or SIGTERM: both finish
+    what is in flight, hand the hub what is left, and stop.
+    """
     try:
         node, hub_url = open_node(folder)
     except (NodeSetupError, TrustError, KeyFileError, OSError) as exc:
         raise fail(str(exc)) from None
+    api = None
+    if api_port:
+        try:
+            api = serve_api(node_api(folder, node), folder, api_host, api_port)
+        except (KeyFileError, PkiError, OSError, RuntimeError) as exc:
+            node.journal.close()
+            raise fail(f"cannot serve the node's API on {api_host}:{api_port} ({exc}); choose "
+                       "another --api-host or --api-port, or give --api-port 0 to run the agent "
+                       "alone") from None
+        err.print(f"node API on {api.url}; clients trust {folder / 'tls' / 'ca.crt'}")
 
     async def main() -> None:
         stop = _stop_on_signals()
-        async with hub_client(folder) as client:
-            await Agent(node, hub_url, client).run(stop)
-        await asyncio.to_thread(node.journal.close)
+        try:
+            async with hub_client(folder) as client:
+                await Agent(node, hub_url, client).run(stop)
+        finally:
+            if api is not None:
+                await asyncio.to_thread(api.stop)
+            await asyncio.to_thread(node.journal.close)
 
     err.print(f"node {node.id} connecting to {hub_url}")
     asyncio.run(main())
@@ -261,8 +293,10 @@ quarantine_app = typer.Typer(help="Review the records ingestion could not load, 
                              no_args_is_help=True)
 node_app.add_typer(quarantine_app, name="quarantine")
 node_app.add_typer(consent_app, name="consent")
+node_app.add_typer(people_app, name="people")
 node_app.add_typer(studies_app, name="studies")
 node_app.add_typer(analyses_app, name="analyses")
+node_app.command("publish")(publish_command)
 
 
 def _quarantine_files(folder: Path) -> list[Path]:
