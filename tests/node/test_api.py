@@ -223,19 +223,17 @@ def test_a_patient_lists_and_revokes_their_own_consent_and_is_refused_anyone_els
     revoked = api.call("POST", "/v1/consent", "patient",
                        json={"action": "revoke", "purpose": "commercial", "until": "2030-12-31"})
     assert revoked.status_code == 200, revoked.text
-    by_mrn = api.call("GET", "/v1/consent", "patient", params={"mrn": "MRN-901"})
+    by_mrn = api.call("POST", "/v1/consent/query", "patient", json={"mrn": "MRN-901"})
     assert by_mrn.status_code == 200
     assert [(d["purpose"], d["decision"], d["until"]) for d in by_mrn.json()["decisions"]] == [
         ("commercial", "deny", "2030-12-31")]
 
-    attempts = [("GET", {"params": {"mrn": "MRN-902"}}),
-                ("GET", {"params": {"id_number": PATIENTS["MRN-902"]}}),
-                ("POST", {"json": {"action": "revoke", "purpose": "research",
-                                   "mrn": "MRN-902"}}),
-                ("POST", {"json": {"action": "grant", "purpose": "research",
-                                   "mrn": "MRN-404"}})]
-    for method, request in attempts:
-        refused = api.call(method, "/v1/consent", "patient", **request)
+    attempts = [("/v1/consent/query", {"mrn": "MRN-902"}),
+                ("/v1/consent/query", {"id_number": PATIENTS["MRN-902"]}),
+                ("/v1/consent", {"action": "revoke", "purpose": "research", "mrn": "MRN-902"}),
+                ("/v1/consent", {"action": "grant", "purpose": "research", "mrn": "MRN-404"})]
+    for path, body in attempts:
+        refused = api.call("POST", path, "patient", json=body)
         assert refused.status_code == 403, refused.text
         assert refused.json()["detail"] == "a patient may see and change only their own consent"
     assert history(api.space.nodes["hospital-a"].store, other) == []
@@ -256,10 +254,12 @@ def test_the_desk_reads_and_records_any_patients_consent_by_mrn_or_id_number(
                              "id_number": PATIENTS["MRN-902"], "from": "2026-02-01"})
     assert granted.status_code == 200, granted.text
     assert granted.json()["from"] == "2026-02-01"
-    listed = api.call("GET", "/v1/consent", "desk", params={"mrn": "MRN-902"})
+    listed = api.call("POST", "/v1/consent/query", "desk", json={"mrn": "MRN-902"})
     assert ("public-health", "permit", "2026-02-01") in [
         (d["purpose"], d["decision"], d["from"]) for d in listed.json()["decisions"]]
-    missing = api.call("GET", "/v1/consent", "desk", params={"mrn": "MRN-404"})
+    missing = api.call("POST", "/v1/consent/query", "desk", json={"mrn": "MRN-404"})
+    unnamed = api.call("GET", "/v1/consent", "desk")
+    assert unnamed.status_code == 422 and "MRN or their ID number" in unnamed.text
     assert missing.status_code == 404 and "no patient with this MRN" in missing.text
     clinician = api.call("POST", "/v1/consent", "clinician",
                          json={"action": "grant", "purpose": "research", "mrn": "MRN-902"})
@@ -284,7 +284,7 @@ def test_an_auditor_reads_the_journal_as_recorded_but_cannot_change_anything(
 
     for method, path, body in (
         ("POST", "/v1/consent", {"action": "revoke", "purpose": "research", "mrn": "MRN-901"}),
-        ("GET", "/v1/consent?mrn=MRN-901", None),
+        ("POST", "/v1/consent/query", {"mrn": "MRN-901"}),
         ("POST", "/v1/studies/study-x/approve", {}),
         ("GET", "/v1/people", None),
         ("POST", "/v1/people", {"id": "audit-2", "role": "admin"}),
@@ -314,11 +314,11 @@ def test_no_token_a_wrong_token_or_a_revoked_one_is_401_and_journalled(api: Node
 
     people = People.open(api.root)
     token = people.add_person("desk-9", Role.DESK)
-    assert api.client.get("/v1/consent", params={"mrn": "MRN-901"},
-                          headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert api.client.post("/v1/consent/query", json={"mrn": "MRN-901"},
+                           headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert people.revoke_person("desk-9")
-    revoked = api.client.get("/v1/consent", params={"mrn": "MRN-901"},
-                             headers={"Authorization": f"Bearer {token}"})
+    revoked = api.client.post("/v1/consent/query", json={"mrn": "MRN-901"},
+                              headers={"Authorization": f"Bearer {token}"})
     assert revoked.status_code == 401 and "revoked" in revoked.text
     journalled = api.denials("unknown")[before:]
     assert [(e["subject"], e["decision"]) for e in journalled] == [

@@ -365,18 +365,7 @@ def create_app(node: Node, people: People, vault: IdentityVault, *, node_key: by
     reader = Depends(guard(Permission.READ_CONSENT))
     writer = Depends(guard(Permission.WRITE_CONSENT))
 
-    @app.get("/v1/consent")
-    async def consent(
-        person: Person = reader,
-        mrn: str | None = Query(None, min_length=1, max_length=64,
-                                description="The patient's medical record number."),
-        id_number: str | None = Query(None, min_length=1, max_length=32,
-                                      description="Or the patient's resident ID number."),
-    ) -> dict[str, Any]:
-        """One patient's consent decisions, oldest first, and the node's default for each
-        purpose (which applies where the patient has said nothing)."""
-        target = await patient_of(person, Permission.READ_CONSENT, mrn, id_number)
-
+    async def decisions(target: str) -> dict[str, Any]:
         def read() -> list[Any]:
             with store_lock:
                 return history(node.store, target)
@@ -388,6 +377,20 @@ def create_app(node: Node, people: People, vault: IdentityVault, *, node_key: by
                                "recorded": _time(d.recorded_ms)}
                               for d in await run_in_threadpool(read)],
                 "defaults": dict(node.governance.consent_defaults)}
+
+    @app.get("/v1/consent")
+    async def own_consent(person: Person = reader) -> dict[str, Any]:
+        """A patient's own consent decisions, oldest first, and the node's default for each
+        purpose (which applies where the patient has said nothing). Staff ask about a patient
+        with ``POST /v1/consent/query``: identifiers never go in a URL, where proxies log them."""
+        return await decisions(await patient_of(person, Permission.READ_CONSENT, None, None))
+
+    @app.post("/v1/consent/query")
+    async def consent(request: Request, person: Person = reader) -> dict[str, Any]:
+        """One patient's consent decisions, found by the MRN or ID number in the body."""
+        body = await _body(request, _Patient)
+        return await decisions(await patient_of(person, Permission.READ_CONSENT, body.mrn,
+                                                body.id_number))
 
     @app.post("/v1/consent")
     async def change(request: Request, person: Person = writer) -> dict[str, Any]:
