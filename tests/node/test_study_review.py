@@ -11,8 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from medspace.cli import app
+from medspace.hub.space import open_space
 from medspace.ledger.events import parse_event
-from medspace.wire.messages import StudyRequest
+from medspace.ledger.store import LogStore
+from medspace.pki.enrollment import participant_key
+from medspace.sqldb import create_engine, sqlite_url
+from medspace.wire.messages import WITHDRAWAL_KIND, StudyRequest, Withdrawal
 from tests.spacekit import AS_OF, DataSpace, build
 
 QUERY = {"cohort": {"as_of": AS_OF.isoformat(), "condition_prefixes": ["C34"]},
@@ -102,3 +106,39 @@ def test_deciding_a_study_never_offered_is_refused(space: DataSpace) -> None:
     code, said = _cli("node", "studies", "approve", str(space.root / "hospital-a"),
                       "study-nope", "--by", "dr-li")
     assert code != 0 and "no study study-nope" in said
+
+
+def test_the_researcher_withdraws_a_study_waiting_for_a_person_and_the_log_says_so(
+    space: DataSpace,
+) -> None:
+    study = space.submit(StudyRequest(title="withdrawn", kind="count", query=QUERY,
+                                      deadline_seconds=60))
+    assert _waiting(space) == [study]
+    answer = space.withdraw(study, "the protocol changed")
+    assert answer.status_code == 200, answer.text
+    outcome = space.wait(study)
+    assert outcome["status"] == "withdrawn"
+    assert outcome["result"] == {"status": "withdrawn", "reason": "the protocol changed"}
+    again = space.withdraw(study, "twice")
+    assert again.status_code == 409 and "already finished" in again.text
+    hub = open_space(space.root / "hub")
+    log = LogStore(create_engine(sqlite_url(hub.root / "ledger.db")), hub.origin)
+    revoked = [parse_event(e) for e in log.entries(0, log.size)
+               if parse_event(e).action == "study.revoked"]
+    assert [(e.subject, e.role, e.reason) for e in revoked] == [
+        (f"study:{study}", "researcher", "the protocol changed")]
+    code, said = _cli("node", "studies", "approve", str(space.root / "hospital-a"), study,
+                      "--by", "dr-li")
+    assert code == 0, said
+    assert space.nodes["hospital-a"].state.released(study) == 0
+
+
+def test_no_one_but_a_researcher_may_withdraw_a_study(space: DataSpace) -> None:
+    study = space.submit(StudyRequest(title="not yours", kind="count", query=QUERY,
+                                      deadline_seconds=60))
+    node_key = participant_key(space.root / "hospital-a")
+    body = Withdrawal(study=study, reason="a hospital tries").model_dump()
+    answer = space.researcher().post(space.hub_url + f"/v1/studies/{study}/withdraw",
+                                     json=node_key.sign(WITHDRAWAL_KIND, body).model_dump())
+    assert answer.status_code == 403, answer.text
+    assert space.withdraw("study-nope", "no such study").status_code == 404

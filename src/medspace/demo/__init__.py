@@ -26,6 +26,7 @@ from medspace.demo.audit import AuditOutcome, audit
 from medspace.demo.report import pooled_count, write_report
 from medspace.demo.services import running
 from medspace.demo.setup import HOSPITALS, Layout, ports, set_up
+from medspace.hub.state import FINISHED
 from medspace.keyfiles import private_secret, read_private
 from medspace.node.setup import open_node, open_vault
 from medspace.pki.enrollment import participant_key, participant_tls
@@ -106,7 +107,7 @@ def _run_study(layout: Layout, hub_url: str) -> dict[str, Any]:
         while (left := deadline - time.monotonic()) > 0:
             study = client.get(hub_url + f"/v1/studies/{study_id}",
                                params={"wait": min(left, 20.0)}).json()
-            if study["status"] in ("done", "failed"):
+            if study["status"] in FINISHED:
                 return study
     raise RuntimeError(f"the study {study_id} did not finish")
 

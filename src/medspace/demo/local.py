@@ -26,6 +26,7 @@ from medspace.demo.services import Service, command
 from medspace.httpserve import BackgroundServer, free_port
 from medspace.hub.app import create_app
 from medspace.hub.space import enroll, hub_client, init_space, open_hub, open_space, write_policy
+from medspace.hub.state import FINISHED
 from medspace.ledger.cosignature import Cosigner
 from medspace.ledger.keys import load_key
 from medspace.ledger.note import parse_vkey
@@ -39,7 +40,7 @@ from medspace.pki.tls import client_context, server_options
 from medspace.sqldb import create_engine, sqlite_url
 from medspace.store.engine import ClinicalStore
 from medspace.store.tokens import person_pseudonym
-from medspace.wire.messages import StudyRequest
+from medspace.wire.messages import WITHDRAWAL_KIND, StudyRequest, Withdrawal
 
 Filler = Callable[[int, ClinicalStore], None]
 """Fills hospital number ``i``'s clinical store."""
@@ -143,14 +144,23 @@ class LocalDataSpace:
         answer.raise_for_status()
         return str(answer.json()["study"])
 
+    def withdraw(self, study: str, reason: str) -> httpx.Response:
+        """Withdraw a study as the researcher who submitted it; the hub's answer."""
+        key = participant_key(self.root / "researcher")
+        withdrawal = Withdrawal(study=study, reason=reason)
+        return self.researcher().post(
+            self.hub_url + f"/v1/studies/{study}/withdraw",
+            json=key.sign(WITHDRAWAL_KIND, withdrawal.model_dump()).model_dump())
+
     def wait(self, study: str, seconds: float = 60.0) -> dict[str, Any]:
-        """The study once it is done or failed; TimeoutError after ``seconds``."""
+        """The study once it has finished (done, failed or withdrawn); TimeoutError after
+        ``seconds``."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             found: dict[str, Any] = self.researcher().get(
                 self.hub_url + f"/v1/studies/{study}", params={"wait": min(left, 20.0)},
                 timeout=30).json()
-            if found["status"] in ("done", "failed"):
+            if found["status"] in FINISHED:
                 return found
         raise TimeoutError(f"study {study} did not finish within {seconds:.0f} s")
 

@@ -30,12 +30,14 @@ from medspace.wire.messages import (
     EVENT_KIND,
     POLL_KIND,
     RESULT_KIND,
+    WITHDRAWAL_KIND,
     Approval,
     DatasetOffer,
     Poll,
     PollRequest,
     StudyRequest,
     TaskResult,
+    Withdrawal,
     now_ms,
 )
 from medspace.wire.signing import SignatureError, SignedMessage, verify_message
@@ -177,6 +179,15 @@ def create_app(hub: Hub) -> FastAPI:
         """A researcher submits a study."""
         request = _model(StudyRequest, _opened(hub, message, "study", {"researcher"}))
         return {"study": await hub.submit(message.signer, request)}
+
+    @app.post("/v1/studies/{study_id}/withdraw")
+    async def withdraw(study_id: str, message: SignedMessage) -> dict[str, str]:
+        """The researcher who submitted a study withdraws it."""
+        withdrawal = _model(Withdrawal, _opened(hub, message, WITHDRAWAL_KIND, {"researcher"}))
+        if withdrawal.study != study_id:
+            raise HTTPException(400, "the signed withdrawal names another study")
+        await hub.withdraw(message.signer, withdrawal)
+        return {"study": study_id, "status": "withdrawn"}
 
     @app.post("/v1/catalog")
     async def publish(message: SignedMessage) -> dict[str, Any]:

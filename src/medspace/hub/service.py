@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from medspace.hub.aggregate import combine
 from medspace.hub.catalog import CatalogError, check_offer
-from medspace.hub.state import HubState
+from medspace.hub.state import FINISHED, HubState
 from medspace.ledger.cosignature import parse_cosigner_vkey
 from medspace.ledger.events import AuditEvent, EventError, new_event, new_id, parse_event
 from medspace.ledger.log import TransparencyLog
@@ -39,6 +39,7 @@ from medspace.wire.messages import (
     Task,
     TaskCore,
     TaskResult,
+    Withdrawal,
     digest,
     now_ms,
 )
@@ -269,7 +270,7 @@ class Hub:
         while True:
             found = await run_in_threadpool(self.state.study, study_id)
             left = deadline - loop.time()
-            if found is None or found["status"] in ("done", "failed") or left <= 0:
+            if found is None or found["status"] in FINISHED or left <= 0:
                 return found
             async with self._finished:
                 with contextlib.suppress(TimeoutError):
@@ -341,6 +342,26 @@ class Hub:
         await run_in_threadpool(self.state.finish_task, result.task, result.status,
                                 result.model_dump(exclude={"event"}))
         await self._maybe_finish(task.study)
+
+    async def withdraw(self, researcher: str, withdrawal: Withdrawal) -> None:
+        """End a researcher's own unfinished study: its pending tasks expire, nodes get no
+        more of them, and the log says who withdrew it and why."""
+        study = await run_in_threadpool(self.state.study, withdrawal.study)
+        if study is None:
+            raise HubError(404, f"no study {withdrawal.study}")
+        if study["researcher"] != researcher:
+            raise HubError(403, "only the researcher who submitted a study may withdraw it")
+        outcome = {"status": "withdrawn", "reason": withdrawal.reason}
+        if not await run_in_threadpool(self.state.set_study, withdrawal.study, "withdrawn",
+                                       outcome):
+            raise HubError(409, f"{withdrawal.study} has already finished ({study['status']})")
+        await run_in_threadpool(self.state.expire_tasks, withdrawal.study)
+        await self.record(actor=researcher, role="researcher", action="study.revoked",
+                          subject=f"study:{withdrawal.study}",
+                          purpose=study["request"].get("purpose", "research"), decision="deny",
+                          reason=withdrawal.reason, payload_digest=digest(withdrawal.model_dump()))
+        async with self._finished:
+            self._finished.notify_all()
 
     async def _maybe_finish(self, study_id: str, deadline_passed: bool = False) -> None:
         study = await run_in_threadpool(self.state.study, study_id)

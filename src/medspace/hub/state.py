@@ -30,6 +30,9 @@ participants = sa.Table(
     sa.Column("witness_url", sa.String(255), nullable=True),
     sa.Column("witness_vkey", sa.String(255), nullable=True),
 )
+FINISHED = ("done", "failed", "withdrawn")
+"""The statuses a study ends in: answered, failed, or withdrawn by its researcher."""
+
 studies = sa.Table(
     "hub_studies",
     metadata,
@@ -206,7 +209,7 @@ class HubState:
         values: dict[str, Any] = {"status": status}
         if result is not None:
             values["result"] = json.dumps(result)
-        if status in ("done", "failed"):
+        if status in FINISHED:
             values["finished_ms"] = time.time_ns() // 1_000_000
         with self.engine.begin() as conn:
             changed = conn.execute(

@@ -27,6 +27,7 @@ EVENT_KIND = "event"
 APPROVAL_KIND = "approval"
 COSIGNATURE_KIND = "cosignature"
 DATASET_KIND = "dataset"
+WITHDRAWAL_KIND = "withdrawal"
 MAX_OUTBOX = 64
 
 
@@ -126,6 +127,13 @@ class Approval(_Message):
     reason: str | None = Field(default=None, max_length=500)
     decided_by: str = Field(pattern=ID)
     agreement: dict[str, Any] | None = None
+
+
+class Withdrawal(_Message):
+    """A researcher withdrawing their own study: no further task of it goes out."""
+
+    study: str = Field(pattern=ID)
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class StudyRequest(_Message):
