@@ -11,11 +11,13 @@ import pytest
 from medspace.analytics.registry import ANALYSES, pins
 from medspace.node.governance import (
     AUTO_APPROVAL_FILE,
+    EMERGENCY_FILE,
     USAGE_POLICY_FILE,
     Governance,
     GovernanceError,
     NotAllowed,
     default_auto_approval,
+    default_emergency_agreement,
     default_usage_policy,
 )
 from medspace.policy.odrl import parse_yaml
@@ -181,3 +183,30 @@ def test_consent_defaults_in_node_json_override_the_purposes_they_name(tmp_path:
     assert rules.consent_defaults["research"] == "opt-in"
     assert rules.consent_defaults["commercial"] == "opt-in"
     assert rules.consent_defaults["emergency"] == "opt-out"
+
+
+def test_the_standing_emergency_agreement_lets_clinicians_look_up_without_negotiating(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / EMERGENCY_FILE).write_text(default_emergency_agreement("hospital-a", "dataset:a"))
+    rules = Governance.read(tmp_path, {"id": "hospital-a", "dataset": "dataset:a"})
+    decision = rules.check_lookup("hospital-b", NOW)
+    assert decision.permitted and [d.action for d in decision.duties] == ["inform"]
+
+
+def test_without_an_emergency_agreement_or_outside_it_no_look_up_is_answered(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(NotAllowed, match="no emergency agreement"):
+        Governance.read(tmp_path, {"id": "hospital-a"}).check_lookup("hospital-b", NOW)
+    (tmp_path / EMERGENCY_FILE).write_text("""\
+uid: urn:x
+permission:
+  - action: lookup
+    constraint:
+      purpose: {isA: emergency}
+      recipient: {isAnyOf: [hospital-c]}
+""")
+    rules = Governance.read(tmp_path, {"id": "hospital-a"})
+    with pytest.raises(NotAllowed, match="emergency agreement does not permit"):
+        rules.check_lookup("hospital-b", NOW)

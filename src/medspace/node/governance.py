@@ -19,6 +19,11 @@ A node folder holds the hospital's own rules, which it reads when it starts:
     An ODRL policy of the studies the hospital approves without a person deciding, e.g.
     aggregate-only research studies from named universities; any other study waits for a
     person (``medspace node studies approve|deny``).
+``emergency-agreement.yaml`` (optional)
+    The hospital's standing emergency agreement with the other hospitals: which of them may
+    look up a patient's summary here under break-the-glass, for what, with what duties. It is
+    agreed in advance so that an emergency look-up never waits for a negotiation; without the
+    file no look-up is answered.
 """
 
 from __future__ import annotations
@@ -38,16 +43,19 @@ from medspace.store.consent import DEFAULTS, ConsentDefault
 
 __all__ = [
     "AUTO_APPROVAL_FILE",
+    "EMERGENCY_FILE",
     "USAGE_POLICY_FILE",
     "Governance",
     "GovernanceError",
     "NotAllowed",
     "default_auto_approval",
+    "default_emergency_agreement",
     "default_usage_policy",
 ]
 
 USAGE_POLICY_FILE = "usage-policy.yaml"
 AUTO_APPROVAL_FILE = "auto-approval.yaml"
+EMERGENCY_FILE = "emergency-agreement.yaml"
 RESEARCHER = "researcher"
 """The role a study's submitter acts in: the hub enrols researchers in that role only."""
 
@@ -68,6 +76,7 @@ class Governance:
     analyses: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     usage_policy: Policy | None = None
     auto_approval: Policy | None = None
+    emergency_agreement: Policy | None = None
     dataset: str | None = None
     jurisdiction: str | None = None
     consent_defaults: Mapping[str, ConsentDefault] = field(default_factory=lambda: DEFAULTS)
@@ -94,6 +103,7 @@ class Governance:
             analyses=MappingProxyType(dict(analyses)),
             usage_policy=_policy(root / USAGE_POLICY_FILE),
             auto_approval=_policy(root / AUTO_APPROVAL_FILE),
+            emergency_agreement=_policy(root / EMERGENCY_FILE),
             dataset=config.get("dataset"),
             jurisdiction=config.get("jurisdiction"),
             consent_defaults=MappingProxyType({**DEFAULTS, **defaults}),
@@ -158,6 +168,20 @@ class Governance:
                 raise NotAllowed(f"the {name} does not permit this task: "
                                  + "; ".join(decision.reasons))
 
+    def check_lookup(self, hospital: str, now: dt.datetime) -> Decision:
+        """The standing emergency agreement's verdict on a look-up a clinician of ``hospital``
+        asks for; NotAllowed (with the reasons) when there is none or it does not permit."""
+        if self.emergency_agreement is None:
+            raise NotAllowed(f"this hospital has no emergency agreement ({EMERGENCY_FILE}); it "
+                             "answers no emergency look-up")
+        decision = evaluate(self.emergency_agreement, Request(
+            action="lookup", purpose="emergency.break-glass", recipient=hospital,
+            role="clinician", now=now, target=self.dataset, jurisdiction=self.jurisdiction))
+        if not decision.permitted:
+            raise NotAllowed("the emergency agreement does not permit this look-up: "
+                             + "; ".join(decision.reasons))
+        return decision
+
     def _usage_policy(self) -> Policy:
         if self.usage_policy is None:
             raise NotAllowed(f"this hospital has no usage policy ({USAGE_POLICY_FILE}); no "
@@ -214,4 +238,29 @@ permission:
     constraint:
       purpose: {{isA: research}}
       recipientRole: {{eq: researcher}}
+"""
+
+
+def default_emergency_agreement(node_id: str, dataset: str) -> str:
+    """The standing emergency agreement a node starts with: clinicians of any hospital of the
+    data space may look up a patient's summary here under break-the-glass; the hospital is
+    informed of each look-up, and nothing is copied or passed on."""
+    return f"""\
+# Who may look up a patient's summary here in an emergency, agreed in advance so that a look-up
+# never waits. Name the hospitals with `recipient: {{isAnyOf: [hospital-b, ...]}}` to narrow it;
+# delete this file to answer no emergency look-up.
+uid: urn:medspace:{node_id}:emergency-agreement
+type: Set
+title: Emergency look-ups by the data space's clinicians
+assigner: {node_id}
+target: {dataset}
+permission:
+  - action: lookup
+    constraint:
+      purpose: {{isA: emergency}}
+      recipientRole: {{eq: clinician}}
+    duty:
+      - action: inform
+prohibition:
+  - action: [distribute, reproduce]
 """

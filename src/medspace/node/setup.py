@@ -6,6 +6,7 @@ A node lives in one folder, and nothing of the hospital's leaves it:
                         analyses the hospital allows (pinned), jurisdiction, consent defaults
     usage-policy.yaml   the ODRL policy every task is checked against
     auto-approval.yaml  the studies approved without a person deciding (optional)
+    emergency-agreement.yaml  which hospitals' clinicians may look a patient up here
     keys/               message, witness and journal keys; vault and linkage secrets
     tls/                the node's TLS key, its certificate and the data space's CA
     enrollment-request.json, enrollment.json   what it asked the operator, and the answer
@@ -39,10 +40,12 @@ from medspace.ledger.witness import Witness
 from medspace.node.agent import Node
 from medspace.node.governance import (
     AUTO_APPROVAL_FILE,
+    EMERGENCY_FILE,
     USAGE_POLICY_FILE,
     Governance,
     GovernanceError,
     default_auto_approval,
+    default_emergency_agreement,
     default_usage_policy,
 )
 from medspace.node.state import NodeState
@@ -88,7 +91,8 @@ def join(root: Path, enrollment: Enrollment, policy_text: str, linkage_key: byte
         "hub_sign_key": enrollment.hub_sign_key, "dataset": dataset, "analyses": pins(),
     }, indent=2), encoding="utf-8")
     for name, text in ((USAGE_POLICY_FILE, default_usage_policy(enrollment.id, dataset)),
-                       (AUTO_APPROVAL_FILE, default_auto_approval(enrollment.id, dataset))):
+                       (AUTO_APPROVAL_FILE, default_auto_approval(enrollment.id, dataset)),
+                       (EMERGENCY_FILE, default_emergency_agreement(enrollment.id, dataset))):
         if not (root / name).exists():
             (root / name).write_text(text, encoding="utf-8")
 
