@@ -142,3 +142,9 @@ def test_no_one_but_a_researcher_may_withdraw_a_study(space: DataSpace) -> None:
                                      json=node_key.sign(WITHDRAWAL_KIND, body).model_dump())
     assert answer.status_code == 403, answer.text
     assert space.withdraw("study-nope", "no such study").status_code == 404
+    hub = open_space(space.root / "hub")
+    log = LogStore(create_engine(sqlite_url(hub.root / "ledger.db")), hub.origin)
+    denied = [parse_event(e) for e in log.entries(0, log.size)
+              if parse_event(e).action == "access.denied"]
+    assert [(e.actor, e.role, e.subject) for e in denied] == [
+        ("hospital-a", "hospital", "api:withdrawal")]

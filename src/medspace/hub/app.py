@@ -21,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from medspace.hub.catalog import CatalogError, dataset_document, search
 from medspace.hub.service import Hub, HubError
+from medspace.hub.state import Participant
+from medspace.ledger.events import EventError
 from medspace.ledger.logapi import log_router
 from medspace.ledger.publisher import WitnessAnswer
 from medspace.wire.messages import (
@@ -61,13 +63,33 @@ class NodeEvent(BaseModel):
     event: str
 
 
-def _opened(hub: Hub, message: SignedMessage, kind: str, roles: set[str]) -> dict[str, Any]:
+async def _denied(hub: Hub, participant: Participant | None, kind: str, reason: str) -> None:
+    """Log a refused call as ``access.denied``: by the participant when it is registered, by
+    the hub (naming no one) when the signer is not."""
+    fields = {"action": "access.denied", "subject": f"api:{kind}", "decision": "deny"}
+    if participant is None:
+        await hub.record(reason="a signer the registry does not hold", **fields)
+        return
+    try:
+        await hub.record(actor=participant.id, role=participant.role, reason=reason[:500],
+                         **fields)
+    except EventError:
+        await hub.record(actor=participant.id, role=participant.role, **fields)
+
+
+async def _opened(hub: Hub, message: SignedMessage, kind: str,
+                  roles: set[str]) -> dict[str, Any]:
+    """The body of a message signed by a registered participant in one of ``roles``; anything
+    else is refused (403) and the refusal logged."""
     participant = hub.state.participant(message.signer)
     if participant is None or participant.role not in roles:
-        raise HTTPException(403, f"{message.signer!r} is not a registered {' or '.join(roles)}")
+        reason = f"{message.signer!r} is not a registered {' or '.join(sorted(roles))}"
+        await _denied(hub, participant, kind, reason)
+        raise HTTPException(403, reason)
     try:
         return verify_message(message, kind, base64.b64decode(participant.sign_key))
     except SignatureError as exc:
+        await _denied(hub, participant, kind, str(exc))
         raise HTTPException(403, str(exc)) from None
 
 
@@ -103,14 +125,15 @@ def create_app(hub: Hub) -> FastAPI:
 
     async def take_cosignature(message: SignedMessage) -> dict[str, str]:
         """A node's witness answers a cosigning request."""
-        answer = _model(CosignAnswer, _opened(hub, message, COSIGNATURE_KIND, {"hospital"}))
+        answer = _model(CosignAnswer,
+                        await _opened(hub, message, COSIGNATURE_KIND, {"hospital"}))
         hub.cosigned(message.signer, answer.id,
                      WitnessAnswer(answer.status, answer.content_type, answer.text))
         return {"status": "received"}
 
     async def take_approval(message: SignedMessage) -> dict[str, str]:
         """A hospital's decision on a study."""
-        approval = _model(Approval, _opened(hub, message, APPROVAL_KIND, {"hospital"}))
+        approval = _model(Approval, await _opened(hub, message, APPROVAL_KIND, {"hospital"}))
         if approval.node != message.signer:
             raise HTTPException(403, "a hospital may only decide for itself")
         await hub.decide(approval, message.model_dump_json())
@@ -118,7 +141,7 @@ def create_app(hub: Hub) -> FastAPI:
 
     async def take_result(message: SignedMessage) -> dict[str, str]:
         """A node's signed answer to a task, with the audit event of its release or refusal."""
-        result = _model(TaskResult, _opened(hub, message, RESULT_KIND, {"hospital"}))
+        result = _model(TaskResult, await _opened(hub, message, RESULT_KIND, {"hospital"}))
         if result.node != message.signer:
             raise HTTPException(403, "a node may only answer its own tasks")
         await hub.result(result)
@@ -126,7 +149,7 @@ def create_app(hub: Hub) -> FastAPI:
 
     async def take_event(message: SignedMessage) -> dict[str, int]:
         """A node records an audit event about itself (a refusal of an unreadable task)."""
-        body = _model(NodeEvent, _opened(hub, message, EVENT_KIND, {"hospital"}))
+        body = _model(NodeEvent, await _opened(hub, message, EVENT_KIND, {"hospital"}))
         try:
             data = base64.b64decode(body.event, validate=True)
         except ValueError:
@@ -156,7 +179,7 @@ def create_app(hub: Hub) -> FastAPI:
         """A node hands over what it has for the hub, then collects its cosigning requests,
         studies to decide on and tasks. Refusals of what it handed over come back at once."""
         signed = request.poll
-        asked = _model(Poll, _opened(hub, signed, POLL_KIND, {"hospital"}))
+        asked = _model(Poll, await _opened(hub, signed, POLL_KIND, {"hospital"}))
         if asked.node != signed.signer:
             raise HTTPException(403, "a node may only poll for itself")
         if abs(now_ms() - asked.sent_at) > MAX_CLOCK_SKEW_MS:
@@ -177,13 +200,14 @@ def create_app(hub: Hub) -> FastAPI:
     @app.post("/v1/studies")
     async def submit(message: SignedMessage) -> dict[str, str]:
         """A researcher submits a study."""
-        request = _model(StudyRequest, _opened(hub, message, "study", {"researcher"}))
+        request = _model(StudyRequest, await _opened(hub, message, "study", {"researcher"}))
         return {"study": await hub.submit(message.signer, request)}
 
     @app.post("/v1/studies/{study_id}/withdraw")
     async def withdraw(study_id: str, message: SignedMessage) -> dict[str, str]:
         """The researcher who submitted a study withdraws it."""
-        withdrawal = _model(Withdrawal, _opened(hub, message, WITHDRAWAL_KIND, {"researcher"}))
+        withdrawal = _model(Withdrawal,
+                            await _opened(hub, message, WITHDRAWAL_KIND, {"researcher"}))
         if withdrawal.study != study_id:
             raise HTTPException(400, "the signed withdrawal names another study")
         await hub.withdraw(message.signer, withdrawal)
@@ -192,7 +216,7 @@ def create_app(hub: Hub) -> FastAPI:
     @app.post("/v1/catalog")
     async def publish(message: SignedMessage) -> dict[str, Any]:
         """A hospital's node publishes its dataset offer; the hub logs it and its policy."""
-        offer = _model(DatasetOffer, _opened(hub, message, DATASET_KIND, {"hospital"}))
+        offer = _model(DatasetOffer, await _opened(hub, message, DATASET_KIND, {"hospital"}))
         if offer.node != message.signer:
             raise HTTPException(403, "a node may only publish its own dataset offer")
         return await hub.publish(offer)

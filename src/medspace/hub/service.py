@@ -350,7 +350,11 @@ class Hub:
         if study is None:
             raise HubError(404, f"no study {withdrawal.study}")
         if study["researcher"] != researcher:
-            raise HubError(403, "only the researcher who submitted a study may withdraw it")
+            reason = "only the researcher who submitted a study may withdraw it"
+            await self.record(actor=researcher, role="researcher", action="access.denied",
+                              subject=f"study:{withdrawal.study}", decision="deny",
+                              reason=reason)
+            raise HubError(403, reason)
         outcome = {"status": "withdrawn", "reason": withdrawal.reason}
         if not await run_in_threadpool(self.state.set_study, withdrawal.study, "withdrawn",
                                        outcome):
