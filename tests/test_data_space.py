@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from medspace.wire.messages import StudyRequest
+from medspace.policy.odrl import parse_jsonld
+from medspace.wire.messages import APPROVAL_KIND, StudyRequest
+from medspace.wire.signing import SignatureError, SignedMessage, verify_message
 from tests.spacekit import AS_OF, DataSpace, build
 
 COUNT_QUERY = {
@@ -80,3 +82,25 @@ def test_registry_publishes_every_participants_public_keys(space: DataSpace) -> 
     assert registry["regulator"]["witness_vkey"].startswith("regulator+")
     key_files = [p for p in space.root.rglob("*.key")]
     assert key_files and all(p.stat().st_mode & 0o077 == 0 for p in key_files)
+
+
+def test_the_researcher_checks_each_hospitals_signed_approval_and_its_agreement(
+    space: DataSpace,
+) -> None:
+    space.start_agents()
+    study = space.submit(StudyRequest(title="verifiable", kind="count", query=COUNT_QUERY))
+    assert space.wait(study)["status"] == "done"
+    found = space.researcher().get(space.hub_url + f"/v1/studies/{study}").json()
+    keys = {p["id"]: base64.b64decode(p["sign_key"])
+            for p in space.researcher().get(space.hub_url + "/v1/registry").json()}
+    approvals = [SignedMessage.model_validate(m) for m in found["approvals"]]
+    assert sorted(a.signer for a in approvals) == space.hospitals
+    for approval in approvals:
+        body = verify_message(approval, APPROVAL_KIND, keys[approval.signer])
+        agreement = parse_jsonld(body["agreement"])
+        assert (body["study"], body["decision"]) == (study, "permit")
+        assert (agreement.type, agreement.assigner, agreement.assignee) == (
+            "Agreement", approval.signer, found["researcher"])
+    forged = approvals[0].model_copy(update={"body": {**approvals[0].body, "decision": "deny"}})
+    with pytest.raises(SignatureError):
+        verify_message(forged, APPROVAL_KIND, keys[forged.signer])

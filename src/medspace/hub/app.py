@@ -264,10 +264,12 @@ def create_app(hub: Hub) -> FastAPI:
     @app.get("/v1/studies/{study_id}")
     async def study(study_id: str,
                     wait: float = Query(0, ge=0, le=MAX_POLL_SECONDS)) -> dict[str, Any]:
-        """A study's status and, once finished, its result; ``wait`` seconds for it to finish."""
+        """A study's status and, once finished, its result; ``wait`` seconds for it to finish.
+        ``approvals`` holds each hospital's signed decision, with the agreement it made."""
         found = await hub.study(study_id, wait)
         if found is None:
             raise HTTPException(404, f"no study {study_id}")
+        found["approvals"] = await run_in_threadpool(hub.state.approval_messages, study_id)
         return found
 
     return app

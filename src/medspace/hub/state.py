@@ -235,6 +235,15 @@ class HubState:
                                 .where(approvals.c.study == study))
             return {row.node: row.decision for row in rows}
 
+    def approval_messages(self, study: str) -> list[dict[str, Any]]:
+        """The nodes' signed decisions on ``study``, as they sent them: anyone can check each
+        hospital's signature and the agreement it made, without trusting the hub."""
+        with self._reader.connect() as conn:
+            messages = conn.execute(sa.select(approvals.c.message)
+                                    .where(approvals.c.study == study)
+                                    .order_by(approvals.c.node)).scalars()
+            return [json.loads(m) for m in messages]
+
     def add_task(self, task_id: str, study: str, node: str, message: str) -> None:
         """Queue a signed task for a node."""
         with self.engine.begin() as conn:
