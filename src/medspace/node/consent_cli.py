@@ -52,8 +52,10 @@ def _opened(folder: Path) -> Iterator[tuple[ClinicalStore, IdentityVault, bytes,
     try:
         store = ClinicalStore.open_duckdb(folder / "store.duckdb")
     except duckdb.IOException:
-        raise fail(f"{folder}/store.duckdb is in use by the running node; stop `medspace node "
-                   "run` for a moment and run this again") from None
+        raise fail(f"{folder}/store.duckdb is in use by the running node: record consent "
+                   "through the node's API (POST /v1/consent with a desk or admin token, see "
+                   "`medspace node people add`), or stop `medspace node run` for a moment and "
+                   "run this again") from None
     with store:
         yield store, vault, keys[0], keys[1], str(config["id"])
 
