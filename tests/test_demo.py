@@ -29,11 +29,15 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return workdir, first.stdout
 
 
-def test_demo_answers_the_study_and_the_regulator_verifies_the_log(
+def test_demo_answers_the_study_counts_out_a_revoked_patient_and_verifies_the_log(
     demo_run: tuple[Path, str],
 ) -> None:
     workdir, output = demo_run
     assert "after it was submitted" in output
+    flat = " ".join(output.split())
+    assert "revoked research consent at hospital-a's desk" in flat
+    assert "the data space's log holds the revocation as entry" in flat
+    assert "naming the patient only as psn:" in flat
     assert "the log verifies" in output
     assert "is caught" in output
     assert "refused by the regulator's witness" in output

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from medspace.store.cohort import Cohort, cohort_size, count_by
+from medspace.store.cohort import Cohort, CohortError, cohort_size, count_by, members
 from medspace.store.consent import ConsentError, ConsentRule, history, record
 from medspace.store.engine import ClinicalStore
 from medspace.store.load import load
@@ -117,3 +117,13 @@ def test_a_rule_for_an_unknown_purpose_or_default_is_refused() -> None:
         _rule(purpose="marketing")
     with pytest.raises(ConsentError, match="opt-in or opt-out"):
         _rule(default="ask")
+
+
+def test_members_lists_the_cohorts_person_ids_in_order_up_to_the_limit(
+    persons: ClinicalStore,
+) -> None:
+    found = members(persons, Cohort(as_of=DAY, sex="female"), limit=3)
+    assert found == sorted(found) and len(found) == 3
+    assert all(p in {pid(n) for n in range(1, 11, 2)} for p in found)
+    with pytest.raises(CohortError, match="limit"):
+        members(persons, EVERYONE, limit=0)

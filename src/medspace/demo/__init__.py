@@ -3,9 +3,10 @@
 Five hospitals of different size and case mix, a regulator and a researcher join a data space;
 the hospitals' systems export synthetic patients, and each node loads its own; the hub, the
 regulator's witness and the five nodes start as separate processes talking mutual TLS on
-loopback; a researcher's study is answered without a record leaving any hospital; the regulator
-verifies the whole audit log from its own witness's state; a report is written; everything
-stops. Everything is kept under the work directory, and a second run continues it.
+loopback; a researcher's study is answered without a record leaving any hospital; a patient
+revokes research consent at the first hospital's desk and the same study again counts them out;
+the regulator verifies the whole audit log from its own witness's state; a report is written;
+everything stops. Everything is kept under the work directory, and a second run continues it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from rich.table import Table
 
 from medspace.connector.ingest import load_export
 from medspace.demo.audit import AuditOutcome, audit
+from medspace.demo.consent import Patient, choose_patient, desk_token, find_revocation, revoke
 from medspace.demo.report import pooled_count, write_report
 from medspace.demo.services import running
 from medspace.demo.setup import HOSPITALS, Layout, ports, set_up
+from medspace.hub.space import Space
 from medspace.hub.state import FINISHED
 from medspace.keyfiles import private_secret, read_private
 from medspace.node.setup import open_node, open_vault
@@ -133,6 +136,34 @@ def _show_study(console: Console, study: dict[str, Any]) -> None:
         console.print(f"  {hospital} released nothing: {reason}")
 
 
+def _group_count(study: dict[str, Any], hospital: str, group: tuple[str, str]) -> str:
+    for cell in study["result"]["result"]["by_hospital"]:
+        if cell["hospital"] == hospital and tuple(cell["key"]) == group:
+            return "suppressed" if cell["count"] is None else f"{cell['count']:,}"
+    return "0"
+
+
+def _consent_scenario(console: Console, layout: Layout, space: Space, api_port: int,
+                      study: dict[str, Any], patient: Patient, token: str) -> dict[str, Any]:
+    """A patient revokes research consent at the desk; the same study again counts them out."""
+    hospital = HOSPITALS[0]
+    index = revoke(layout, layout.node(hospital), api_port, token, patient)
+    console.print(f"✓ a {patient.group[0]} patient aged {patient.group[1]} revoked research "
+                  f"consent at {hospital}'s desk (through the node's API; its journal entry "
+                  f"{index})")
+    again = _run_study(layout, space.url)
+    revocation = find_revocation(layout, space.origin, patient.person_id, index)
+    before = _group_count(study, hospital, patient.group)
+    after = _group_count(again, hospital, patient.group) if again["status"] == "done" else "—"
+    console.print(f"✓ the same study again: {hospital}'s {patient.group[0]} patients aged "
+                  f"{patient.group[1]} were {before}, now {after}")
+    where = ("not yet" if revocation.log_index is None
+             else f"as entry {revocation.log_index:,}")
+    console.print(f"✓ the data space's log holds the revocation {where}, naming the patient "
+                  f"only as {revocation.patient_pseudonym or patient.person_id}")
+    return again
+
+
 def _show_audit(console: Console, outcome: AuditOutcome) -> None:
     report = outcome.report
     console.print(f"✓ the regulator replayed {report.entries:,} audit entries and "
@@ -165,6 +196,8 @@ def run_demo(workdir: Path, patients: int = 2000, serve: bool = False,
     loaded = _prepare_data(layout, patients, console)
     console.print("✓ each hospital loaded its own export: " + ", ".join(
         f"{h} {c['patients']:,}" for h, c in loaded.items()))
+    patient = choose_patient(layout.node(HOSPITALS[0]), study_request().query)
+    token = desk_token(layout.node(HOSPITALS[0]))
     chosen = ports(layout)
     witness_url = f"https://127.0.0.1:{chosen.witness}"
     with running(layout, space, chosen):
@@ -175,6 +208,7 @@ def run_demo(workdir: Path, patients: int = 2000, serve: bool = False,
         console.print(f"✓ study {study['id']} {study['status']} {seconds:.2f} s after it was "
                       "submitted")
         _show_study(console, study)
+        again = _consent_scenario(console, layout, space, chosen.api, study, patient, token)
         outcome = audit(layout, space, witness_url)
         _show_audit(console, outcome)
         write_report(layout.root / "report.html", study, outcome, loaded)
@@ -187,4 +221,4 @@ def run_demo(workdir: Path, patients: int = 2000, serve: bool = False,
             except KeyboardInterrupt:
                 pass
     console.rule("[bold green]demo finished")
-    return 0 if study["status"] == "done" else 1
+    return 0 if study["status"] == again["status"] == "done" else 1

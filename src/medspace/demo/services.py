@@ -95,7 +95,8 @@ def running(layout: Layout, space: Space, ports: Ports) -> Iterator[None]:
                 f"https://127.0.0.1:{ports.witness}/witness/v1/key"),
         Service("the hub", command("hub", str(layout.hub), "--port", str(ports.hub)),
                 layout.hub / "hub.log", f"https://127.0.0.1:{ports.hub}/log/v1/checkpoint/signed"),
-        *(Service(hospital, command("node", "run", str(layout.node(hospital)), "--api-port", "0"),
+        *(Service(hospital, command("node", "run", str(layout.node(hospital)), "--api-port",
+                                    str(ports.api if hospital == HOSPITALS[0] else 0)),
                   layout.node(hospital) / "node.log") for hospital in HOSPITALS),
     ]
     with (httpx.Client(verify=client_context(participant_tls(layout.researcher))) as client,

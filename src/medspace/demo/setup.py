@@ -59,19 +59,22 @@ class Layout:
 
 @dataclass(frozen=True)
 class Ports:
-    """The loopback ports of the hub and of the regulator's witness."""
+    """The loopback ports of the hub, of the regulator's witness and of the first hospital's
+    node API (where its desk records a patient's consent)."""
 
     hub: int
     witness: int
+    api: int
 
 
 def ports(layout: Layout) -> Ports:
     """The ports of this work directory, chosen once and kept."""
+    saved = {}
     if layout.ports.exists():
         saved = json.loads(layout.ports.read_text(encoding="utf-8"))
-        return Ports(saved["hub"], saved["witness"])
-    chosen = Ports(free_port(), free_port())
-    layout.ports.write_text(json.dumps(chosen.__dict__), encoding="utf-8")
+    chosen = Ports(**{name: saved.get(name) or free_port() for name in ("hub", "witness", "api")})
+    if chosen.__dict__ != saved:
+        layout.ports.write_text(json.dumps(chosen.__dict__), encoding="utf-8")
     return chosen
 
 

@@ -199,6 +199,16 @@ def cohort_size(store: ClinicalStore, cohort: Cohort, consent: ConsentRule | Non
     return int(size)
 
 
+def members(store: ClinicalStore, cohort: Cohort, limit: int) -> list[str]:
+    """Up to ``limit`` of the cohort's ``person_id``s, in id order: for the node's own use (a
+    patient to show a consent change on), never released."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise CohortError("limit must be a whole number from 1 to 1000")
+    rows = store.rows(("members", cohort, limit), lambda: _members(store, cohort, None)
+                      .select("person_id").order_by("person_id").limit(limit))
+    return [str(person) for (person,) in rows]
+
+
 def count_by(
     store: ClinicalStore,
     cohort: Cohort,
