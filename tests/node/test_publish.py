@@ -29,6 +29,7 @@ from medspace.node.publish import (
     publish,
 )
 from medspace.node.setup import open_vault
+from medspace.node.state import NodeState
 from medspace.policy.odrl import parse_yaml
 from medspace.sqldb import create_engine, sqlite_url
 from medspace.store.engine import ClinicalStore
@@ -39,7 +40,7 @@ from medspace.wire.messages import DatasetOffer, digest
 
 PERSONS = 200
 NODE = "hospital-a"
-#: A large ε makes the noise small enough to assert on; the default is 0.1.
+#: A large ε makes the noise small enough to assert on; the default is 1.
 EPSILON = 8.0
 
 
@@ -72,8 +73,14 @@ def fill(index: int, store: ClinicalStore) -> None:
 @pytest.fixture(scope="module")
 def space(tmp_path_factory: pytest.TempPathFactory):
     data_space = build_local(tmp_path_factory.mktemp("space"), 1, fill)
+    _set_config(data_space.root / NODE, catalog_epsilon=1000)
     yield data_space
     data_space.stop()
+
+
+def _set_config(root: Path, **values: object) -> None:
+    config = json.loads((root / "node.json").read_text())
+    (root / "node.json").write_text(json.dumps({**config, **values}))
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +229,17 @@ def test_publish_command_on_a_folder_that_never_joined_says_what_to_do(tmp_path:
     assert answer.exit_code == 2
     said = " ".join(answer.output.split())
     assert "has not joined a data space" in said and "medspace node join" in said
+
+
+def test_publishing_stops_once_the_catalog_budget_is_spent(space: LocalDataSpace) -> None:
+    root = space.root / NODE
+    state = NodeState(create_engine(sqlite_url(root / "node.db")))
+    spent = state.spend("catalog", 0.0, 1000)
+    try:
+        _set_config(root, catalog_epsilon=spent + 1.5)
+        asyncio.run(publish(root, epsilon=1.0))
+        with pytest.raises(PublishError, match=r"spent ε .* of the .* it allows"):
+            asyncio.run(publish(root, epsilon=1.0))
+        assert state.spend("catalog", 0.0, 1000) == pytest.approx(spent + 1.0)
+    finally:
+        _set_config(root, catalog_epsilon=1000)

@@ -64,9 +64,11 @@ from medspace.node.setup import (
     open_vault,
     read_config,
 )
+from medspace.node.state import BudgetExhausted, NodeState
 from medspace.pki.enrollment import participant_key
 from medspace.policy.evaluate import problems
 from medspace.policy.odrl import Policy, PolicyError, to_jsonld
+from medspace.sqldb import create_engine, sqlite_url
 from medspace.store.consent import ConsentRule, allowed
 from medspace.store.engine import ClinicalStore
 from medspace.wire.messages import (
@@ -101,6 +103,10 @@ __all__ = [
 ]
 
 DEFAULT_EPSILON = 1.0
+CATALOG_EPSILON = 10.0
+"""The total ε a node's catalog offers may spend, unless ``node.json`` says otherwise
+(``catalog_epsilon``): each publication is charged to it before any count is noised."""
+CATALOG_BUDGET = "catalog"
 DEFAULT_PROFILE = "cn-health"
 EPSILON_SHARES: Mapping[str, float] = {"persons": 0.25, "rows": 0.15, "categories": 0.6}
 """How one publication's ε is split. The rows' part is split again evenly over the tables, the
@@ -500,10 +506,24 @@ async def publish(root: Path, *, title: str | None = None, description: str | No
                   epsilon: float = DEFAULT_EPSILON) -> Published:
     """Make the node's dataset offer, journal it, and publish it in the hub's catalog.
 
-    The node journals the offer's digest before it leaves (it spends ε whether or not the hub
-    takes it), then posts it signed over the node's mutual-TLS connection.
+    The publication's ε is first charged to the node's catalog budget (refused when that would
+    pass ``catalog_epsilon``). The node journals the offer's digest before it leaves (it spends
+    ε whether or not the hub takes it), then posts it signed over the node's mutual-TLS
+    connection.
     """
     config = _config(root)
+    cap = config.get("catalog_epsilon", CATALOG_EPSILON)
+    if isinstance(cap, bool) or not isinstance(cap, int | float) or not 0 < cap <= 1000:
+        raise PublishError("node.json: 'catalog_epsilon' must be a number above 0, at most 1000")
+    state = NodeState(create_engine(sqlite_url(root / "node.db")))
+    try:
+        await asyncio.to_thread(state.spend, CATALOG_BUDGET, epsilon, float(cap))
+    except BudgetExhausted as exc:
+        raise PublishError(
+            f"this node's catalog offers have spent ε {exc.spent:g} of the {exc.cap:g} it "
+            f"allows (node.json catalog_epsilon); publishing again with ε {epsilon:g} would "
+            "pass it. Every publication tells a little more about the same patients: raise "
+            "the cap only as a deliberate decision") from None
     offer = await asyncio.to_thread(_prepare, root, config, title, description, epsilon)
     payload_digest = digest(offer.model_dump(mode="json"))
     try:

@@ -52,6 +52,23 @@ cursors = sa.Table(
 )
 
 
+budgets = sa.Table(
+    "node_budgets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("spent", sa.Float, nullable=False),
+)
+
+
+class BudgetExhausted(ValueError):
+    """Spending would take a privacy budget past its cap; nothing was spent."""
+
+    def __init__(self, name: str, spent: float, cap: float) -> None:
+        super().__init__(f"the {name} budget has ε {spent:g} of {cap:g} spent")
+        self.spent = spent
+        self.cap = cap
+
+
 class Replay(ValueError):
     """A task reuses a nonce of another task."""
 
@@ -201,3 +218,17 @@ class NodeState:
             if not conn.execute(cursors.update().where(cursors.c.name == name)
                                 .values(position=position)).rowcount:
                 conn.execute(cursors.insert().values(name=name, position=position))
+
+    def spend(self, name: str, epsilon: float, cap: float) -> float:
+        """Charge ``epsilon`` to the privacy budget ``name`` and return what it has spent now;
+        BudgetExhausted, charging nothing, if that would pass ``cap``. The check and the charge
+        are one transaction, so two processes cannot both take the last of a budget."""
+        with self.engine.begin() as conn:
+            spent = conn.execute(sa.select(budgets.c.spent)
+                                 .where(budgets.c.name == name)).scalar() or 0.0
+            if spent + epsilon > cap * (1 + 1e-12):
+                raise BudgetExhausted(name, spent, cap)
+            if not conn.execute(budgets.update().where(budgets.c.name == name)
+                                .values(spent=spent + epsilon)).rowcount:
+                conn.execute(budgets.insert().values(name=name, spent=spent + epsilon))
+        return spent + epsilon
