@@ -6,17 +6,39 @@ one place that knows how to start and stop them.
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out as the source of outgoing connections."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that nothing listens on right now."""
+    """A TCP port on ``host`` that nothing listens on right now, chosen below the ephemeral
+    range: a port from that range can be taken by any outgoing connection in the moment
+    between choosing it and a server binding it."""
+    ephemeral = _ephemeral_ports()
+    candidates = list(range(10_000, ephemeral.start)) or list(range(1024, 65536))
+    for port in random.sample(candidates, min(200, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
