@@ -184,7 +184,7 @@ def test_a_patient_or_clinician_reaching_for_a_study_decision_is_refused_and_jou
 
     for who, actor, role in (("patient", "pt-901", "patient"),
                              ("clinician", "dr-zhao", "clinician"),
-                             ("desk", "desk-3", "hospital"), ("auditor", "audit-1", "regulator")):
+                             ("desk", "desk-3", "hospital"), ("auditor", "audit-1", "auditor")):
         for verb in ("approve", "deny", "revoke"):
             refused = running.call("POST", f"/v1/studies/{study}/{verb}", who,
                                    json={"reason": "let me in"})

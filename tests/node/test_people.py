@@ -140,7 +140,7 @@ def test_every_role_has_a_name_on_the_audit_log() -> None:
     assert {r: _person(r).ledger_role for r in Role} == {
         Role.ADMIN: LedgerRole.HOSPITAL, Role.DESK: LedgerRole.HOSPITAL,
         Role.CLINICIAN: LedgerRole.CLINICIAN, Role.PATIENT: LedgerRole.PATIENT,
-        Role.AUDITOR: LedgerRole.REGULATOR}
+        Role.AUDITOR: LedgerRole.AUDITOR}
 
 
 def test_the_cli_adds_lists_and_removes_people_and_ties_a_patient_to_their_record(

@@ -81,6 +81,7 @@ class Role(StrEnum):
     CLINICIAN = "clinician"
     PATIENT = "patient"
     REGULATOR = "regulator"
+    AUDITOR = "auditor"
     MODEL_CONSUMER = "model_consumer"
     OPERATOR = "operator"
     WITNESS = "witness"

@@ -99,7 +99,7 @@ LEDGER_ROLES: Mapping[Role, events.Role] = MappingProxyType({
     Role.DESK: events.Role.HOSPITAL,
     Role.CLINICIAN: events.Role.CLINICIAN,
     Role.PATIENT: events.Role.PATIENT,
-    Role.AUDITOR: events.Role.REGULATOR,
+    Role.AUDITOR: events.Role.AUDITOR,
 })
 """The audit log's name for each role, for the events the node journals about a person."""
 
