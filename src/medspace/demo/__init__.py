@@ -30,8 +30,7 @@ from medspace.demo.services import running
 from medspace.demo.setup import HOSPITALS, Layout, ports, set_up
 from medspace.hub.space import Space
 from medspace.hub.state import FINISHED
-from medspace.keyfiles import private_secret, read_private
-from medspace.node.setup import open_node, open_vault
+from medspace.node.setup import node_secrets, open_node, open_vault
 from medspace.pki.enrollment import participant_key, participant_tls
 from medspace.pki.tls import client_context
 from medspace.synth.clinical import REFERENCE_DATE
@@ -77,8 +76,7 @@ def _prepare_data(layout: Layout, patients: int, console: Console) -> dict[str, 
         folder = layout.node(hospital)
         node, _ = open_node(folder)
         report = load_export(layout.export(hospital), node.store, open_vault(folder),
-                             private_secret(folder / "keys" / "pseudonym.key"),
-                             read_private(folder / "keys" / "linkage.key"))
+                             *node_secrets(folder))
         counts[hospital] = {"patients": report.patients + report.patients_updated,
                             "quarantined": report.quarantined}
         node.store.close()

@@ -58,12 +58,11 @@ def choose_patient(node_root: Path, query: dict[str, Any]) -> Patient:
         width = int(query.get("age_band_width", 10))
         groups = count_by(node.store, cohort, ["sex", "age_band"], width)
         sex, band, _ = max(groups, key=lambda group: group[-1])
-        low = int(str(band).split("-")[0])
+        low, high = (int(age) for age in str(band).split("-"))
         narrowed = Cohort.from_mapping({
             **query["cohort"], "sex": sex,
             "age_min": max(low, cohort.age_min or 0),
-            "age_max": min(low + width - 1, cohort.age_max if cohort.age_max is not None
-                           else low + width - 1)})
+            "age_max": min(high, cohort.age_max if cohort.age_max is not None else high)})
         [person] = members(node.store, narrowed, limit=1)
     finally:
         node.store.close()

@@ -279,11 +279,11 @@ class Agent:
             analysis = rules.analysis(core.kind)
         except NotAllowed as exc:
             raise TaskRefused(str(exc), core.id) from None
-        approved = await run_in_threadpool(self.node.state.approved, core.study)
-        if approved is None or approved.decided_ms is None or approved.agreement is None:
-            revoked = await run_in_threadpool(self.node.state.study, core.study)
-            if revoked is not None and revoked.status == "revoked":
-                raise TaskRefused(f"this hospital revoked {core.study}", core.id)
+        approved = await run_in_threadpool(self.node.state.study, core.study)
+        if approved is not None and approved.status == "revoked":
+            raise TaskRefused(f"this hospital revoked {core.study}", core.id)
+        if (approved is None or approved.status != "agreed" or approved.decided_ms is None
+                or approved.agreement is None):
             raise TaskRefused(f"this hospital has not approved {core.study}", core.id)
         if (core.kind, core.query) != (approved.request.get("kind"),
                                        approved.request.get("query")):

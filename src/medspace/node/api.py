@@ -50,7 +50,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.concurrency import run_in_threadpool
 
 from medspace.httpserve import BackgroundServer
-from medspace.keyfiles import private_secret, read_private
 from medspace.ledger.events import Action, EventError, Role, new_event
 from medspace.node.agent import Node
 from medspace.node.consent import PatientNotFound, change_consent, find_patient
@@ -67,7 +66,7 @@ from medspace.node.people import (
 )
 from medspace.node.people import Role as PersonRole
 from medspace.node.review import ReviewError, decide_study, revoke_study
-from medspace.node.setup import open_vault
+from medspace.node.setup import node_secrets, open_vault
 from medspace.node.state import StudyRecord
 from medspace.pki.ca import read_identity
 from medspace.pki.enrollment import participant_tls
@@ -485,9 +484,9 @@ def create_app(node: Node, people: People, vault: IdentityVault, *, node_key: by
 
 def node_api(root: Path, node: Node) -> FastAPI:
     """The API of the node in folder ``root``, over the opened ``node``."""
-    return create_app(node, People.open(root), open_vault(root),
-                      node_key=private_secret(root / "keys" / "pseudonym.key"),
-                      linkage_key=read_private(root / "keys" / "linkage.key"))
+    node_key, linkage_key = node_secrets(root)
+    return create_app(node, People.open(root), open_vault(root), node_key=node_key,
+                      linkage_key=linkage_key)
 
 
 def api_tls(root: Path) -> dict[str, Any]:

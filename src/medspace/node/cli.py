@@ -29,7 +29,7 @@ from medspace.connector.mllp import DEFAULT_PORT, Listener
 from medspace.connector.quarantine import Quarantine, read_quarantine
 from medspace.connector.report import IngestReport, write_html
 from medspace.connector.retry import retry_quarantine
-from medspace.keyfiles import KeyFileError, private_secret, read_private
+from medspace.keyfiles import KeyFileError, read_private
 from medspace.ledger.trust import TrustError
 from medspace.node.agent import Agent
 from medspace.node.api import API_PORT, node_api, serve_api
@@ -42,6 +42,7 @@ from medspace.node.setup import (
     hub_client,
     init_node,
     join,
+    node_secrets,
     open_node,
     open_vault,
 )
@@ -189,9 +190,7 @@ def _ingest_keys(folder: Path) -> tuple[tuple[bytes, bytes], IdentityVault]:
     if not (folder / "node.json").exists() or not (folder / "keys" / "linkage.key").exists():
         raise fail(f"{folder} has not joined a data space; run `medspace node join` first")
     try:
-        keys = (private_secret(folder / "keys" / "pseudonym.key"),
-                read_private(folder / "keys" / "linkage.key"))
-        return keys, open_vault(folder)
+        return node_secrets(folder), open_vault(folder)
     except (KeyFileError, OSError) as exc:
         raise fail(str(exc)) from None
 

@@ -12,9 +12,15 @@ import duckdb
 import typer
 from rich.table import Table
 
-from medspace.keyfiles import KeyFileError, private_secret, read_private
+from medspace.keyfiles import KeyFileError
 from medspace.node.consent import PatientNotFound, change_consent, find_patient
-from medspace.node.setup import NodeSetupError, open_journal, open_vault, read_config
+from medspace.node.setup import (
+    NodeSetupError,
+    node_secrets,
+    open_journal,
+    open_vault,
+    read_config,
+)
 from medspace.store.consent import ConsentError, history
 from medspace.store.engine import ClinicalStore
 from medspace.store.schema import CONSENT_PURPOSES
@@ -44,8 +50,7 @@ def _opened(folder: Path) -> Iterator[tuple[ClinicalStore, IdentityVault, bytes,
     """The node's store, vault, keys and id, or a message saying what to do."""
     try:
         config = read_config(folder)
-        keys = (private_secret(folder / "keys" / "pseudonym.key"),
-                read_private(folder / "keys" / "linkage.key"))
+        keys = node_secrets(folder)
         vault = open_vault(folder)
     except (NodeSetupError, OSError, KeyFileError) as exc:
         raise fail(f"{exc}; run `medspace node join` first if this node has not joined") from None

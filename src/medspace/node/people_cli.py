@@ -11,11 +11,11 @@ import duckdb
 import typer
 from rich.table import Table
 
-from medspace.keyfiles import KeyFileError, private_secret, read_private
+from medspace.keyfiles import KeyFileError
 from medspace.node.api import API_PORT
 from medspace.node.consent import PatientNotFound, find_patient
 from medspace.node.people import People, PeopleError, Role
-from medspace.node.setup import open_vault
+from medspace.node.setup import node_secrets, open_vault
 from medspace.store.engine import ClinicalStore
 from medspace.terminal import err, fail, out
 
@@ -41,8 +41,7 @@ def _joined(folder: Path) -> None:
 def _patient(folder: Path, mrn: str | None, id_number: str | None) -> str:
     """The ``person_id`` of the patient an account is for, found in the node's store."""
     try:
-        keys = (private_secret(folder / "keys" / "pseudonym.key"),
-                read_private(folder / "keys" / "linkage.key"))
+        keys = node_secrets(folder)
         vault = open_vault(folder)
     except (OSError, KeyFileError) as exc:
         raise fail(str(exc)) from None

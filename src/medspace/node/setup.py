@@ -144,6 +144,12 @@ def open_journal(root: Path, node_id: str) -> TransparencyLog:
                            load_key(root / "keys" / "journal.key", Signer))
 
 
+def node_secrets(root: Path) -> tuple[bytes, bytes]:
+    """The node's pseudonym key (made on first use) and the hospitals' shared linkage key."""
+    return (private_secret(root / "keys" / "pseudonym.key"),
+            read_private(root / "keys" / "linkage.key"))
+
+
 def open_vault(root: Path) -> IdentityVault:
     """The node's identity vault."""
     return IdentityVault(create_engine(sqlite_url(root / "vault.db")),

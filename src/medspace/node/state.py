@@ -194,12 +194,6 @@ class NodeState:
             ).rowcount
         return bool(changed)
 
-    def approved(self, study: str) -> StudyRecord | None:
-        """The study if this hospital approved it and has not revoked it, as it was when
-        approved; tasks are held to it, whatever the hub says the study is."""
-        record = self.study(study)
-        return record if record is not None and record.status == "agreed" else None
-
     def released(self, study: str) -> int:
         """How many of the study's tasks this node has answered with a release."""
         with self._reader.connect() as conn:
